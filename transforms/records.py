@@ -1,0 +1,70 @@
+"""Small frozen records that cross Beam stages, keyed by image URI end to end."""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+STAGES = ("read", "decode", "detect", "classify", "segment")
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in original-image pixels, x1/y1 exclusive
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """One input that could not be summarized, and why; every stage emits this same record."""
+
+    image_uri: str
+    stage: str
+    error_type: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; expected one of {STAGES}")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """An RGB uint8 image after EXIF orientation; width/height are of this upright image."""
+
+    uri: str
+    pixels: np.ndarray  # H x W x 3, uint8
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+class Detection(NamedTuple):
+    """A detector box mapped back to original pixels."""
+
+    box: Box
+    score: float
+
+
+class CropKey(NamedTuple):
+    """Identifies one detected bottle: the image and the detection's index in it."""
+
+    uri: str
+    index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BottleResult:
+    """Everything measured about one detected bottle."""
+
+    index: int
+    box: Box
+    detection_score: float
+    target_score: float
+    is_target: bool
+    expected_area_px: float
+    mask_area_px: float | None = None
+    area_px: float | None = None
+    area_source: str | None = None  # "mask" | "expected"; None for non-targets

@@ -1,0 +1,107 @@
+"""The output schema, defined once: Parquet, BigQuery, the evaluator and the README derive from it."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One column, in BigQuery terms (type and mode), with a description users read."""
+
+    name: str
+    type: str  # STRING, INTEGER, FLOAT, BOOLEAN, TIMESTAMP, RECORD
+    mode: str = "REQUIRED"  # REQUIRED, NULLABLE, REPEATED
+    description: str = ""
+    fields: tuple["Field", ...] = ()
+
+
+DETECTION_FIELDS = (
+    Field("index", "INTEGER", description="Detection index within the image, by descending detection score."),
+    Field("box", "FLOAT", "REPEATED", "Box [x0, y0, x1, y1] in original (EXIF-upright) image pixels."),
+    Field("detection_score", "FLOAT", description="Detector confidence that this is a bottle."),
+    Field("target_score", "FLOAT", description="Classifier probability that the bottle is the target product."),
+    Field("is_target", "BOOLEAN", description="target_score >= the classifier's stored threshold."),
+    Field("mask_area_px", "FLOAT", "NULLABLE", "Segmented pixels mapped to original pixels; targets only."),
+    Field("expected_area_px", "FLOAT", description="Area an upright bottle in this box would cover."),
+    Field("area_px", "FLOAT", "NULLABLE", "The area used: mask or expected (see area_source); targets only."),
+    Field("area_source", "STRING", "NULLABLE", "'mask', or 'expected' when the mask was implausible."),
+)
+
+SUMMARY_FIELDS = (
+    Field("image_uri", "STRING", description="The input image."),
+    Field("scan_id", "STRING", description="The scan that produced this row."),
+    Field("processed_at", "TIMESTAMP", description="When this row was computed (UTC)."),
+    Field("width", "INTEGER", description="Image width after EXIF orientation."),
+    Field("height", "INTEGER", description="Image height after EXIF orientation."),
+    Field("bottles", "INTEGER", description="Bottles detected, any brand."),
+    Field("target_bottles", "INTEGER", description="Detected bottles classified as the target product."),
+    Field("target_area_px", "FLOAT", description="Sum of area_px over target bottles."),
+    Field("target_area_ratio", "FLOAT", description="target_area_px / (width * height)."),
+    Field("detections", "RECORD", "REPEATED", "Every detected bottle.", DETECTION_FIELDS),
+    Field("detector_version", "STRING", description="Content hash or handle of the detector model."),
+    Field("classifier_version", "STRING", description="Content hash or handle of the classifier model."),
+    Field("segmenter_version", "STRING", description="Content hash or handle of the segmenter model."),
+)
+
+FAILURE_FIELDS = (
+    Field("image_uri", "STRING", description="The input that failed."),
+    Field("scan_id", "STRING", description="The scan that saw the failure."),
+    Field("processed_at", "TIMESTAMP", description="When the failure was recorded (UTC)."),
+    Field("stage", "STRING", description="read, decode, detect, classify or segment."),
+    Field("error_type", "STRING", description="Short machine-readable cause, e.g. 'truncated', 'not_an_image'."),
+    Field("message", "STRING", description="What went wrong and what to do about it."),
+)
+
+
+def arrow_schema(fields: tuple[Field, ...]):
+    """The pyarrow schema for these fields."""
+    import pyarrow as pa
+
+    return pa.schema([_arrow_field(f) for f in fields])
+
+
+def _arrow_type(f: Field):
+    import pyarrow as pa
+
+    scalar = {
+        "STRING": pa.string(),
+        "INTEGER": pa.int64(),
+        "FLOAT": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    }
+    if f.type == "RECORD":
+        return pa.struct([_arrow_field(sub) for sub in f.fields])
+    return scalar[f.type]
+
+
+def _arrow_field(f: Field):
+    import pyarrow as pa
+
+    if f.mode == "REPEATED":
+        item = pa.field("item", _arrow_type(f), nullable=False)
+        return pa.field(f.name, pa.list_(item), nullable=False)
+    return pa.field(f.name, _arrow_type(f), nullable=f.mode == "NULLABLE")
+
+
+def bigquery_schema(fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The schema as the JSON dict Beam's WriteToBigQuery and the BigQuery API take."""
+    return {"fields": [_bq_field(f) for f in fields]}
+
+
+def _bq_field(f: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "type": f.type, "mode": f.mode, "description": f.description}
+    if f.fields:
+        out["fields"] = [_bq_field(sub) for sub in f.fields]
+    return out
+
+
+def markdown_table(fields: tuple[Field, ...], prefix: str = "") -> str:
+    """A README table of the fields, nested records flattened as `parent.child`."""
+    lines = [] if prefix else ["| column | type | mode | meaning |", "| --- | --- | --- | --- |"]
+    for f in fields:
+        lines.append(f"| `{prefix}{f.name}` | {f.type} | {f.mode} | {f.description} |")
+        if f.fields:
+            lines.append(markdown_table(f.fields, prefix=f"{prefix}{f.name}."))
+    return "\n".join(lines)
