@@ -105,3 +105,10 @@ def markdown_table(fields: tuple[Field, ...], prefix: str = "") -> str:
         if f.fields:
             lines.append(markdown_table(f.fields, prefix=f"{prefix}{f.name}."))
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print("Summaries:\n")
+    print(markdown_table(SUMMARY_FIELDS))
+    print("\nFailures:\n")
+    print(markdown_table(FAILURE_FIELDS))
