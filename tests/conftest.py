@@ -1,0 +1,14 @@
+"""Shared fixtures. Cloud stand-ins (GCS, BigQuery emulators) live in their own modules."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of test output
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def toy_models(tmp_path_factory):
+    """Colour-driven tiny SavedModels (see tests/toy_models.py): slot -> directory."""
+    from tests.toy_models import build_toy_models
+
+    return build_toy_models(tmp_path_factory.mktemp("toy_models"))
