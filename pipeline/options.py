@@ -1,0 +1,115 @@
+"""The scan job's own options, listed by --help beside Beam's."""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = PACKAGE_ROOT / "models" / "default"
+SAMPLES = PACKAGE_ROOT / "pipeline" / "samples"
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _flag(parser, name: str, help: str) -> None:
+    """A boolean option that also takes =true/=false, as Flex Templates pass every parameter."""
+    parser.add_argument(name, nargs="?", const=True, default=False, type=_boolean, help=help)
+
+
+def default_scan_id() -> str:
+    return "scan-" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+class ScanOptions(PipelineOptions):
+    """Where to read, which models to run, where to write."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--input", action="append", default=None,
+            help="Glob of images to scan (local, gs://, any Beam filesystem). Repeatable. "
+                 "Default: the bundled sample images.")
+        parser.add_argument(
+            "--input_list", default=None,
+            help="Text file with one image URI per line, scanned as well as --input.")
+        parser.add_argument(
+            "--output", default="out",
+            help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
+        parser.add_argument("--detector", default=str(DEFAULT_MODELS / "detector"),
+                            help="Detector model: local SavedModel dir, gs:// URI or TF Hub handle.")
+        parser.add_argument("--classifier", default=str(DEFAULT_MODELS / "classifier"),
+                            help="Target classifier model: local dir, gs:// URI or TF Hub handle.")
+        parser.add_argument("--segmenter", default=str(DEFAULT_MODELS / "segmenter"),
+                            help="Bottle segmenter model: local dir, gs:// URI or TF Hub handle.")
+        parser.add_argument("--detector_score_threshold", type=float, default=None,
+                            help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
+        parser.add_argument("--detector_class_filter", default=None,
+                            help="Comma-separated detector class ids meaning 'bottle' "
+                                 "(COCO: 44). Default: the detector's own.")
+        parser.add_argument("--classifier_threshold", type=float, default=None,
+                            help="Target score threshold. Default: the one stored with the classifier.")
+        parser.add_argument("--area_ratio_tolerance", type=float, default=1.5,
+                            help="Use the box-derived expected area when mask and expected area "
+                                 "differ by more than this factor either way.")
+        parser.add_argument("--scan_id", default=None,
+                            help="Names this scan's output partition. Default: derived from the time.")
+        parser.add_argument("--detector_batch_size", type=int, default=4,
+                            help="Images per detector batch (1 for detectors that take any size).")
+        parser.add_argument("--classifier_batch_size", type=int, default=32, help="Crops per classifier batch.")
+        parser.add_argument("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
+        parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
+                            help="Images larger than this are failures (decompression-bomb guard).")
+        _flag(parser, "--large_model",
+                            help="Load each model once per machine, shared across SDK processes "
+                                 "(one GPU serving many processes).")
+        parser.add_argument("--model_copies", type=int, default=None,
+                            help="Exact model copies per machine (implies sharing across processes).")
+        _flag(parser, "--no_progress", help="No progress line on stderr.")
+        parser.add_argument(
+            "--modified_after", default=None,
+            help="Only scan files modified after this time: ISO 8601 (2026-11-01T00:00:00Z) or an age "
+                 "such as 26h or 7d, for nightly incremental scans.")
+        _flag(
+            parser, "--skip_scanned",
+            help="Skip images that already have a summary row in --output (from any earlier scan).")
+        parser.add_argument(
+            "--crops_output", default=None,
+            help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
+                 "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
+
+
+def option_help() -> list[tuple[str, str, bool]]:
+    """(name, help, is_flag) for each of our options, in --help order."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    ScanOptions._add_argparse_args(parser)
+    return [(action.dest, action.help or "", action.type is _boolean)
+            for action in parser._actions if action.dest != "help"]
+
+
+def flex_template_metadata() -> dict:
+    """The Flex Template spec's metadata: one parameter per scan option."""
+    return {
+        "name": "shelfscan",
+        "description": "Count and measure a target product's bottles in photo archives; "
+                       "per-image summaries to Parquet or BigQuery.",
+        "parameters": [
+            {"name": name, "label": name.replace("_", " ").capitalize(), "helpText": text, "isOptional": True,
+             **({"regexes": ["^(true|false)$"]} if is_flag else {})}
+            for name, text, is_flag in option_help()],
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(flex_template_metadata(), indent=2))
