@@ -26,3 +26,17 @@ def content_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """The (h, w) of the non-padded region that letterbox(pixels, size) fills."""
     scale = size / max(height, width)
     return max(1, min(size, round(height * scale))), max(1, min(size, round(width * scale)))
+
+
+def stretch(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Resize to size x size ignoring aspect: a segmenter sees a tall bottle at full resolution."""
+    return np.asarray(Image.fromarray(pixels).resize((size, size), Image.BILINEAR, reducing_gap=3.0))
+
+
+def fit(pixels: np.ndarray, size: int, mode: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """Resize by `mode` ("letterbox" or "stretch"); returns the input and its content (h, w)."""
+    if mode == "stretch":
+        return stretch(pixels, size), (size, size)
+    if mode == "letterbox":
+        return letterbox(pixels, size)[0], content_shape(pixels.shape[0], pixels.shape[1], size)
+    raise ValueError(f"unknown resize mode {mode!r}; expected 'letterbox' or 'stretch'")

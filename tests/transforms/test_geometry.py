@@ -73,3 +73,16 @@ def test_expected_area_uses_fill_table_by_aspect():
 ])
 def test_choose_area(mask, expected, tol, want):
     assert choose_area(mask, expected, tol) == want
+
+
+def test_fit_reports_the_content_region_for_each_mode():
+    from transforms.letterbox import fit
+
+    tall = np.zeros((100, 40, 3), np.uint8)
+    boxed, content = fit(tall, 50, "letterbox")
+    assert boxed.shape == (50, 50, 3) and content == (50, 20)
+    assert np.all(boxed[:, 20:] == 127)
+    stretched, content = fit(tall, 50, "stretch")
+    assert stretched.shape == (50, 50, 3) and content == (50, 50)
+    with pytest.raises(ValueError, match="unknown resize mode"):
+        fit(tall, 50, "crop")
