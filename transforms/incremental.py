@@ -1,0 +1,88 @@
+"""Incremental scans: leave out files older than a cut-off, or already summarized by an earlier scan."""
+from __future__ import annotations
+
+import datetime
+import io
+import re
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_modified_after(text: str, now: datetime.datetime) -> float:
+    """Epoch seconds for an ISO 8601 time ("2026-11-01T00:00:00Z") or an age before `now` ("26h", "7d").
+
+    A scheduled job passes the same age every night, so it scans what arrived since the last run,
+    with a margin for late uploads.
+    """
+    age = _AGE.match(text)
+    if age:
+        return now.timestamp() - float(age.group(1)) * _SECONDS[age.group(2)]
+    try:
+        when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--modified_after {text!r}: expected ISO 8601 (2026-11-01T00:00:00Z) "
+                         "or an age such as 26h or 7d") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def modified_after(metadata: FileMetadata, cutoff: float) -> bool:
+    """True if the file changed after `cutoff`; files whose filesystem reports no time are kept."""
+    updated = getattr(metadata, "last_updated_in_seconds", None)
+    return not updated or updated > cutoff
+
+
+def summaries_pattern(output: str) -> str:
+    return FileSystems.join(output, "summaries", "scan_id=*", "*.parquet")
+
+
+def image_uris(readable: fileio.ReadableFile) -> Iterable[str]:
+    """The image_uri column of one summaries Parquet file."""
+    import pyarrow.parquet as pq
+
+    with readable.open() as f:
+        table = pq.read_table(io.BytesIO(f.read()), columns=["image_uri"])
+    yield from table.column("image_uri").to_pylist()
+
+
+class ScannedUris(beam.PTransform):
+    """Image URIs that already have a summary row under a Parquet `output` (none on a first run)."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "MatchSummaries" >> fileio.MatchFiles(summaries_pattern(self.output),
+                                                        empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+                | "OpenSummaries" >> fileio.ReadMatches()
+                | "ImageUris" >> beam.FlatMap(image_uris))
+
+
+def _unscanned(joined) -> Iterable:
+    uri, groups = joined
+    if not list(groups["scanned"]):
+        yield from ((uri, value) for value in groups["candidate"])
+
+
+class DropScanned(beam.PTransform):
+    """Keep the (uri, value) pairs whose uri is not in `scanned`: a join, so it scales to any archive."""
+
+    def __init__(self, scanned: beam.PCollection):
+        super().__init__()
+        self.scanned = scanned
+
+    def expand(self, candidates):
+        scanned = self.scanned | "KeyScanned" >> beam.Map(lambda uri: (uri, None))
+        return ({"candidate": candidates, "scanned": scanned}
+                | "JoinScanned" >> beam.CoGroupByKey()
+                | "Unscanned" >> beam.FlatMap(_unscanned))
