@@ -1,0 +1,417 @@
+"""Synthetic retail-shelf photos with exact ground truth: boxes, visible areas, instance masks.
+
+    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX]
+
+The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
+One brand is the target ("micellar_rose"); three decoys are built to be confused with it (same
+product and shape with another label, same colours with another layout, same layout in another
+colour), the rest are ordinary shelf neighbours. Scene i of seed S is drawn from its own
+generator, seeded (S, i), so the same seed gives byte-identical files.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+TARGET_BRAND = "micellar_rose"
+MIN_VISIBLE_SHARE = 0.35  # a bottle hidden more than this by others is not placed
+CROP_MIN_VISIBLE_SHARE = 0.5
+CROP_MARGIN = 0.05
+
+# Silhouettes: (top fraction, half width as a share of the body's) down the bottle, the body
+# starting at `body_top`; `aspect` is body width / height.
+SHAPES = {
+    "slim": dict(aspect=0.33, body_top=0.30, cap=0.10,
+                 profile=[(0.0, 0.30), (0.10, 0.30), (0.10, 0.34), (0.18, 0.36), (0.30, 1.0), (1.0, 1.0)]),
+    "wide": dict(aspect=0.50, body_top=0.22, cap=0.12,
+                 profile=[(0.0, 0.36), (0.12, 0.36), (0.12, 0.45), (0.16, 0.85), (0.22, 1.0), (1.0, 0.96)]),
+    "pump": dict(aspect=0.42, body_top=0.26, cap=0.20,
+                 profile=[(0.0, 0.55), (0.05, 0.55), (0.05, 0.12), (0.18, 0.12), (0.18, 0.36), (0.24, 0.36),
+                          (0.26, 1.0), (1.0, 1.0)]),
+    "wine": dict(aspect=0.27, body_top=0.45, cap=0.12,
+                 profile=[(0.0, 0.24), (0.12, 0.24), (0.12, 0.22), (0.32, 0.24), (0.45, 1.0), (1.0, 1.0)]),
+    "jar": dict(aspect=0.85, body_top=0.20, cap=0.20,
+                profile=[(0.0, 0.92), (0.20, 0.92), (0.20, 1.0), (1.0, 1.0)]),
+    "square": dict(aspect=0.45, body_top=0.20, cap=0.12,
+                   profile=[(0.0, 0.30), (0.12, 0.30), (0.12, 0.40), (0.20, 1.0), (1.0, 1.0)]),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Brand:
+    name: str
+    shape: str
+    body: tuple[int, int, int]
+    cap: tuple[int, int, int]
+    layout: str  # band | band_square | bottom | full | diagonal | minimal
+    label: tuple[int, int, int]
+    accent: tuple[int, int, int]
+    logo: tuple[int, int, int]
+    weight: float  # how often it appears
+
+    @property
+    def is_target(self) -> bool:
+        return self.name == TARGET_BRAND
+
+
+WHITE, INK = (248, 248, 246), (40, 36, 44)
+BRANDS = (
+    Brand(TARGET_BRAND, "slim", (236, 150, 182), WHITE, "band", WHITE, (196, 30, 110), (40, 90, 170), 0.26),
+    # Decoys: same product, another label; same colours, another layout; same layout, another colour.
+    Brand("micellar_pure", "slim", (240, 165, 196), WHITE, "band_square", WHITE, (40, 150, 90), (196, 30, 110), 0.09),
+    Brand("rose_tonic", "slim", (236, 150, 182), (196, 30, 110), "bottom", WHITE, (196, 30, 110), (40, 90, 170), 0.09),
+    Brand("micellar_azure", "slim", (130, 175, 228), WHITE, "band", WHITE, (30, 60, 160), (196, 30, 110), 0.09),
+    Brand("shampoo_leaf", "wide", (70, 150, 82), (238, 238, 232), "full", (245, 235, 200), (30, 90, 40), (220, 170, 40), 0.09),
+    Brand("cola_dark", "wine", (62, 32, 24), (200, 30, 30), "band", (205, 30, 35), WHITE, WHITE, 0.08),
+    Brand("aqua_spring", "slim", (196, 222, 236), (30, 80, 200), "minimal", (196, 222, 236), (30, 80, 200), (30, 80, 200), 0.08),
+    Brand("soap_sun", "pump", (246, 204, 70), (245, 245, 245), "diagonal", WHITE, (230, 110, 30), (230, 110, 30), 0.08),
+    Brand("cream_gold", "jar", (250, 247, 238), (196, 158, 64), "band", (196, 158, 64), (120, 90, 30), WHITE, 0.07),
+    Brand("tonic_violet", "square", (140, 92, 172), (60, 40, 80), "band_square", (235, 225, 245), (90, 50, 130), (240, 200, 60), 0.07),
+)
+
+
+# ---------------------------------------------------------------- bottles
+
+def _silhouette(shape: dict, width: int, height: int) -> list[tuple[float, float]]:
+    half = width / 2.0
+    right = [(half + hw * half - 0.5, y * (height - 1)) for y, hw in shape["profile"]]
+    left = [(half - hw * half + 0.5, y * (height - 1)) for y, hw in reversed(shape["profile"])]
+    return right + left
+
+
+def _label(draw: ImageDraw.ImageDraw, brand: Brand, box: tuple[float, float, float, float],
+           rng: np.random.Generator) -> None:
+    """The brand's label on the body rectangle `box`; text bars vary a little from bottle to bottle."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+
+    def rect(fx0, fy0, fx1, fy1, colour):
+        draw.rectangle([x0 + fx0 * w, y0 + fy0 * h, x0 + fx1 * w, y0 + fy1 * h], fill=colour)
+
+    def text(fx, fy, rows):
+        for r in range(rows):
+            length = rng.uniform(0.35, 0.7)
+            rect(fx, fy + r * 0.07, fx + length, fy + r * 0.07 + 0.035, INK)
+
+    def logo(fx, fy, colour, square=False):
+        r = 0.16 * w
+        cx, cy = x0 + fx * w, y0 + fy * h
+        (draw.rectangle if square else draw.ellipse)([cx - r, cy - r, cx + r, cy + r], fill=colour)
+
+    layout = brand.layout
+    if layout in ("band", "band_square"):
+        rect(0, 0.22, 1, 0.78, brand.label)
+        stripe = (0.22, 0.31) if layout == "band" else (0.69, 0.78)
+        rect(0, stripe[0], 1, stripe[1], brand.accent)
+        logo(0.3, 0.43 if layout == "band" else 0.33, brand.logo, square=layout == "band_square")
+        text(0.12, 0.55 if layout == "band" else 0.45, 3)
+    elif layout == "bottom":
+        rect(0, 0.52, 1, 0.94, brand.label)
+        rect(0.08, 0.0, 0.2, 1.0, brand.accent)
+        logo(0.62, 0.66, brand.logo)
+        text(0.3, 0.8, 2)
+    elif layout == "full":
+        rect(0.04, 0.08, 0.96, 0.94, brand.label)
+        logo(0.5, 0.35, brand.logo)
+        rect(0.04, 0.58, 0.96, 0.64, brand.accent)
+        text(0.15, 0.7, 3)
+    elif layout == "diagonal":
+        rect(0, 0.3, 1, 0.85, brand.label)
+        draw.polygon([(x0, y0 + 0.75 * h), (x1, y0 + 0.4 * h), (x1, y0 + 0.52 * h), (x0, y0 + 0.85 * h)],
+                     fill=brand.accent)
+        text(0.12, 0.35, 2)
+    else:  # minimal
+        text(0.2, 0.4, 2)
+        rect(0.2, 0.62, 0.8, 0.66, brand.accent)
+
+
+def _jitter(colour: tuple[int, int, int], rng: np.random.Generator, amount: int = 10) -> tuple[int, ...]:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)
+
+
+def render_bottle(brand: Brand, height: int, rng: np.random.Generator) -> Image.Image:
+    """An RGBA sprite of one bottle, shaded like a cylinder, slightly rotated and sheared."""
+    shape = SHAPES[brand.shape]
+    width = max(6, int(round(height * shape["aspect"] * rng.uniform(0.92, 1.08))))
+    sprite = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(sprite)
+    draw.polygon(_silhouette(shape, width, height), fill=_jitter(brand.body, rng) + (255,))
+    colour_layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    layer = ImageDraw.Draw(colour_layer)
+    layer.rectangle([0, 0, width, shape["cap"] * height], fill=_jitter(brand.cap, rng, 6) + (255,))
+    _label(layer, brand, (0, shape["body_top"] * height + 0.02 * height, width, 0.97 * height), rng)
+    alpha = sprite.getchannel("A")
+    sprite = Image.composite(colour_layer, sprite, colour_layer.getchannel("A"))
+    sprite.putalpha(alpha)
+
+    pixels = np.asarray(sprite).astype(np.float32)
+    across = np.linspace(-1, 1, width)
+    light = rng.uniform(-0.4, 0.4)  # where the highlight sits
+    shade = 0.72 + 0.38 * np.clip(np.cos((across - light) * 1.4), 0, 1) ** 1.5
+    pixels[..., :3] *= shade[None, :, None]
+    sprite = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGBA")
+
+    shear = rng.uniform(-0.05, 0.05)
+    if abs(shear) > 0.01:
+        out_w = width + int(abs(shear) * height) + 1
+        offset = -shear * height if shear > 0 else 0.0
+        sprite = sprite.transform((out_w, height), Image.AFFINE, (1, shear, offset, 0, 1, 0), Image.BILINEAR)
+    return sprite.rotate(rng.uniform(-7, 7), Image.BILINEAR, expand=True)
+
+
+# ---------------------------------------------------------------- backgrounds
+
+def _background(width: int, height: int, rng: np.random.Generator) -> tuple[Image.Image, list[int]]:
+    """Wall or texture, plus 1-3 shelf boards; returns the image and the shelf-top y of each row."""
+    small_w, small_h = max(8, width // 4), max(8, height // 4)
+    ys, xs = np.mgrid[0:small_h, 0:small_w].astype(np.float32)
+    kind = rng.integers(0, 4)
+    base = rng.uniform(60, 235, 3)
+    if kind == 0:  # painted wall with a soft gradient
+        field = 1 + 0.25 * (ys / small_h - 0.5) * rng.uniform(-1, 1)
+        img = base[None, None] * field[..., None]
+    elif kind == 1:  # wood grain
+        grain = np.sin(ys * rng.uniform(0.3, 0.9) + 4 * np.sin(xs * rng.uniform(0.01, 0.05))) * 0.12
+        img = np.array([150, 105, 65]) * rng.uniform(0.6, 1.2) * (1 + grain)[..., None]
+    elif kind == 2:  # brushed metal
+        streaks = rng.normal(0, 1, (1, small_w)).repeat(small_h, 0) * 0.06
+        img = np.full(3, rng.uniform(140, 210)) * (1 + streaks)[..., None] + rng.normal(0, 3, (small_h, small_w, 1))
+    else:  # blotchy texture
+        noise = rng.normal(0, 1, (small_h // 8 + 2, small_w // 8 + 2))
+        blotch = np.asarray(Image.fromarray(noise.astype(np.float32)).resize((small_w, small_h), Image.BICUBIC))
+        img = base[None, None] * (1 + 0.12 * blotch)[..., None]
+    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).resize((width, height), Image.BILINEAR)
+
+    draw = ImageDraw.Draw(image)
+    rows = int(rng.integers(1, 4))
+    board = tuple(int(v) for v in rng.uniform(40, 230, 3))
+    thickness = max(3, int(height * rng.uniform(0.02, 0.045)))
+    tops = []
+    for r in range(rows):
+        top = int(height * (r + 1) / rows * rng.uniform(0.9, 0.97))
+        top = min(top, height - thickness)
+        draw.rectangle([0, top, width, top + thickness], fill=board)
+        tag_h = max(2, thickness // 2)
+        for x in range(int(rng.uniform(0, 60)), width, max(30, int(width * rng.uniform(0.1, 0.2)))):
+            draw.rectangle([x, top + 1, x + max(6, width // 25), top + tag_h], fill=(250, 250, 240))
+        tops.append(top)
+    return image, tops
+
+
+# ---------------------------------------------------------------- scenes
+
+def _image_size(rng: np.random.Generator, max_side: int) -> tuple[int, int]:
+    long_side = int(rng.choice([rng.uniform(320, 1200), rng.uniform(1200, 2400), rng.uniform(2400, 4000)],
+                               p=[0.72, 0.22, 0.06]))
+    long_side = min(long_side, max_side)
+    ratio = rng.choice([0.75, 0.5625, 0.8, 1.0])
+    short = max(240, int(long_side * ratio))
+    return (long_side, short) if rng.random() < 0.6 else (short, long_side)
+
+
+def _pick_brand(rng: np.random.Generator) -> Brand:
+    weights = np.array([b.weight for b in BRANDS])
+    return BRANDS[int(rng.choice(len(BRANDS), p=weights / weights.sum()))]
+
+
+def scene(seed: int, index: int, max_side: int = 4000) -> tuple[Image.Image, np.ndarray, list[dict], list[int]]:
+    """Render scene `index` of `seed`: (RGB image, instance map, truth bottles, full silhouette areas)."""
+    rng = np.random.default_rng([seed, index])
+    width, height = _image_size(rng, max_side)
+    image, shelf_tops = _background(width, height, rng)
+    instances = np.zeros((height, width), np.uint8)
+    wanted = 0 if rng.random() < 0.08 else int(rng.integers(1, 21))
+    per_row = max(1, int(np.ceil(wanted / len(shelf_tops))))
+    bottles: list[dict] = []
+    full_areas: list[int] = []
+    visible: list[int] = []
+    for row, top in enumerate(shelf_tops):
+        row_top = shelf_tops[row - 1] if row else 0
+        space = top - row_top
+        for _ in range(per_row):
+            if len(bottles) >= wanted:
+                break
+            brand = _pick_brand(rng)
+            bottle_h = int(space * rng.uniform(0.45, 0.9))
+            if bottle_h < 24:
+                continue
+            sprite = render_bottle(brand, bottle_h, rng)
+            alpha = np.asarray(sprite.getchannel("A")) > 127
+            for _attempt in range(6):
+                x = int(rng.integers(-sprite.width // 6, max(1, width - sprite.width * 5 // 6)))
+                y = top - sprite.height + int(rng.integers(0, max(1, sprite.height // 12)))
+                placed = _place(instances, alpha, x, y, len(bottles) + 1, visible, full_areas)
+                if placed is not None:
+                    break
+            else:
+                continue
+            image.paste(sprite, (x, y), sprite)
+            bottles.append({"brand": brand.name, "is_target": brand.is_target})
+            full_areas.append(placed)
+    image, instances = _photo_effects(image, instances, rng)
+    truth, kept_full = _truth(instances, bottles, full_areas)
+    return image, instances, truth, kept_full
+
+
+def _place(instances: np.ndarray, alpha: np.ndarray, x: int, y: int, k: int,
+           visible: list[int], full_areas: list[int]) -> int | None:
+    """Draw bottle k's pixels into the instance map unless that hides an earlier bottle too much.
+
+    Returns the bottle's silhouette area (or None when the spot is rejected).
+    """
+    height, width = instances.shape
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + alpha.shape[1], width), min(y + alpha.shape[0], height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    inside = alpha[y0 - y:y1 - y, x0 - x:x1 - x]
+    full = int(alpha.sum())
+    if inside.sum() < 0.8 * full:
+        return None
+    region = instances[y0:y1, x0:x1]
+    lost = np.bincount(region[inside], minlength=k)
+    for j in range(1, k):
+        if visible[j - 1] - lost[j] < MIN_VISIBLE_SHARE * full_areas[j - 1]:
+            return None
+    for j in range(1, k):
+        visible[j - 1] -= int(lost[j])
+    region[inside] = k
+    visible.append(int(inside.sum()))
+    return full
+
+
+def _photo_effects(image: Image.Image, instances: np.ndarray, rng: np.random.Generator):
+    """Perspective, lighting, colour cast, blur and noise: what a phone camera does to a shelf."""
+    width, height = image.size
+    if rng.random() < 0.5:
+        d = rng.uniform(-0.03, 0.03, 8) * np.array([width, height] * 4)
+        src = np.array([0, 0, width, 0, width, height, 0, height], np.float64) + d
+        coeffs = _perspective_coeffs(src.reshape(4, 2), np.array([[0, 0], [width, 0], [width, height], [0, height]]))
+        image = image.transform(image.size, Image.PERSPECTIVE, coeffs, Image.BILINEAR, fillcolor=(90, 90, 90))
+        mask = Image.fromarray(instances).transform(image.size, Image.PERSPECTIVE, coeffs, Image.NEAREST)
+        instances = np.asarray(mask).copy()
+    pixels = np.asarray(image, dtype=np.float32)
+    ys = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
+    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    angle = rng.uniform(0, 2 * np.pi)
+    light = (1 + rng.uniform(0, 0.2) * (np.cos(angle) * xs + np.sin(angle) * ys)) * rng.uniform(0.8, 1.15)
+    cast = rng.uniform(0.92, 1.08, 3).astype(np.float32)
+    pixels *= light[..., None]
+    pixels *= cast
+    sigma = rng.uniform(0, 7)
+    if sigma > 0.5:
+        pixels += rng.standard_normal(pixels.shape, dtype=np.float32) * np.float32(sigma)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    blur = rng.uniform(0, 1.2) * max(width, height) / 1000
+    if blur > 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    return image, instances
+
+
+def _perspective_coeffs(src: np.ndarray, dst: np.ndarray) -> tuple[float, ...]:
+    """PIL's 8 coefficients mapping output (dst) points to input (src) points."""
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(dst, src):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs += [u, v]
+    return tuple(np.linalg.solve(np.array(rows, np.float64), np.array(rhs, np.float64)))
+
+
+def _truth(instances: np.ndarray, bottles: list[dict], full_areas: list[int]) -> tuple[list[dict], list[int]]:
+    """Boxes and visible areas from the final instance map; renumbers when one fell out of frame."""
+    counts = np.bincount(instances.ravel(), minlength=len(bottles) + 1)
+    keep = [k for k in range(1, len(bottles) + 1) if counts[k] > 0]
+    if len(keep) < len(bottles):
+        lookup = np.zeros(256, np.uint8)
+        lookup[keep] = np.arange(1, len(keep) + 1)
+        instances[...] = lookup[instances]
+    truth, kept_full = [], []
+    ys_any = [np.flatnonzero(np.any(instances == k, axis=1)) for k in range(1, len(keep) + 1)] if keep else []
+    for new_k, old_k in enumerate(keep, start=1):
+        rows = ys_any[new_k - 1]
+        band = instances[rows[0]:rows[-1] + 1] == new_k
+        cols = np.flatnonzero(np.any(band, axis=0))
+        truth.append({"box": [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1],
+                      "brand": bottles[old_k - 1]["brand"], "is_target": bottles[old_k - 1]["is_target"],
+                      "area_px": int(counts[old_k])})
+        kept_full.append(full_areas[old_k - 1])
+    return truth, kept_full
+
+
+# ---------------------------------------------------------------- files
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(", ", ": "))
+
+
+def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, max_side: int = 4000) -> Path:
+    """Write `count` scenes of `seed` (images/, masks/, truth.jsonl; crops too when asked)."""
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(exist_ok=True)
+    truth_lines, crop_lines = [], []
+    for i in range(1, count + 1):
+        image, instances, bottles, full_areas = scene(seed, i, max_side)
+        quality = int(np.random.default_rng([seed, i, 1]).integers(60, 96))
+        name = f"{i:06d}"
+        image.save(out / "images" / f"{name}.jpg", "JPEG", quality=quality)
+        Image.fromarray(instances).save(out / "masks" / f"{name}.png", optimize=False)
+        truth_lines.append(_dumps({"image": f"images/{name}.jpg", "mask": f"masks/{name}.png",
+                                   "width": image.width, "height": image.height, "bottles": bottles}))
+        if crops:
+            crop_lines += _write_crops(out, name, image, bottles, full_areas)
+    (out / "truth.jsonl").write_text("".join(line + "\n" for line in truth_lines))
+    if crops:
+        (out / "crops.jsonl").write_text("".join(line + "\n" for line in crop_lines))
+    return out
+
+
+def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict], full_areas: list[int]) -> list[str]:
+    lines = []
+    for k, (bottle, full) in enumerate(zip(bottles, full_areas), start=1):
+        if bottle["area_px"] < CROP_MIN_VISIBLE_SHARE * full:
+            continue
+        x0, y0, x1, y1 = bottle["box"]
+        mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
+        box = (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(image.width, int(np.ceil(x1 + mx))),
+               min(image.height, int(np.ceil(y1 + my))))
+        label = "target" if bottle["is_target"] else "other"
+        uri = f"crops/{label}/{name}_{k:02d}.jpg"
+        (out / "crops" / label).mkdir(parents=True, exist_ok=True)
+        image.crop(box).save(out / uri, "JPEG", quality=90)
+        lines.append(_dumps({"uri": uri, "label": label, "group": f"images/{name}.jpg", "brand": bottle["brand"]}))
+    return lines
+
+
+def read_truth(path: str | Path) -> list[dict]:
+    """The records of a truth.jsonl (or of DIR/truth.jsonl when given a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "truth.jsonl"
+    with path.open() as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="Output directory.")
+    parser.add_argument("--count", type=int, required=True, help="Number of scenes.")
+    parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes.")
+    parser.add_argument("--crops", action="store_true", help="Also write labeled crops and crops.jsonl.")
+    parser.add_argument("--max_side", type=int, default=4000, help="Cap on the long image side (px).")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    generate(args.out, args.count, args.seed, args.crops, args.max_side)
+    print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

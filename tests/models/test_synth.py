@@ -1,0 +1,73 @@
+"""The scene generator: reproducible bytes, and truth that agrees with the masks it writes."""
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models import synth
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return synth.generate(tmp_path_factory.mktemp("synth") / "a", 24, seed=3, crops=True, max_side=1400)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_other_scenes(scenes, tmp_path):
+    again = synth.generate(tmp_path / "b", 24, seed=3, crops=True, max_side=1400)
+    assert _files(again) == _files(scenes)
+    other = synth.generate(tmp_path / "c", 3, seed=4, max_side=1400)
+    assert (other / "images" / "000001.jpg").read_bytes() != (scenes / "images" / "000001.jpg").read_bytes()
+
+
+def test_boxes_and_areas_agree_with_the_masks(scenes):
+    for record in synth.read_truth(scenes):
+        image = Image.open(scenes / record["image"])
+        mask = np.asarray(Image.open(scenes / record["mask"]))
+        assert image.size == (record["width"], record["height"]) == mask.shape[::-1]
+        assert mask.max() == len(record["bottles"])
+        for k, bottle in enumerate(record["bottles"], start=1):
+            ys, xs = np.nonzero(mask == k)
+            assert bottle["area_px"] == len(ys) > 0
+            assert bottle["box"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+
+
+def test_scenes_hold_the_target_its_decoys_and_empty_shelves(scenes):
+    records = synth.read_truth(scenes)
+    brands = Counter(b["brand"] for r in records for b in r["bottles"])
+    decoys = {"micellar_pure", "rose_tonic", "micellar_azure"}
+    assert brands[synth.TARGET_BRAND] > 0 and decoys <= set(brands)
+    targets = [b["is_target"] for r in records for b in r["bottles"]]
+    assert 0.1 < np.mean(targets) < 0.5
+    assert all(b["is_target"] == (b["brand"] == synth.TARGET_BRAND) for r in records for b in r["bottles"])
+    counts = [len(r["bottles"]) for r in records]
+    assert max(counts) <= 20 and max(counts) >= 8
+    many = synth.read_truth(synth.generate(scenes.parent / "many", 60, seed=11, max_side=500))
+    assert 0 in [len(r["bottles"]) for r in many]
+
+
+def test_crops_are_labeled_by_target_and_grouped_by_image(scenes):
+    lines = [json.loads(line) for line in (scenes / "crops.jsonl").read_text().splitlines()]
+    truth = {r["image"]: r for r in synth.read_truth(scenes)}
+    assert {line["label"] for line in lines} == {"target", "other"}
+    for line in lines:
+        assert (scenes / line["uri"]).is_file()
+        assert line["uri"].startswith(f"crops/{line['label']}/")
+        k = int(Path(line["uri"]).stem.split("_")[1])
+        bottle = truth[line["group"]]["bottles"][k - 1]
+        assert bottle["is_target"] == (line["label"] == "target") and bottle["brand"] == line["brand"]
+
+
+def test_command_line(tmp_path):
+    subprocess.run([sys.executable, "-m", "models.synth", "--out", str(tmp_path), "--count", "2", "--seed", "5",
+                    "--max_side", "600"], check=True, capture_output=True)
+    records = synth.read_truth(tmp_path / "truth.jsonl")
+    assert len(records) == 2 and max(r["width"] for r in records) <= 600
