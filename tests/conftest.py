@@ -1,4 +1,5 @@
 """Shared fixtures. Cloud stand-ins (GCS, BigQuery emulators) live in their own modules."""
+pytest_plugins = ["tests.gcs_emulator"]
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of test output

@@ -1,0 +1,84 @@
+"""One Beam ModelHandler for every model slot, built on the slot contract (models.slots)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+import numpy as np
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+_LOG = logging.getLogger(__name__)
+
+
+class ModelTask(Protocol):
+    """Anything carrying a preprocessed model input; the rest of it rides along untouched."""
+
+    model_input: np.ndarray
+
+
+def enable_gpu_memory_growth() -> None:
+    """Let several models share one GPU: TF otherwise grabs all its memory on first use."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU was initialised already; growth is then fixed
+            _LOG.debug("memory growth already fixed for %s", gpu.name)
+
+
+class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
+    """Loads the model in `slot` from `uri` (local dir, gs://, TF Hub) once per worker process.
+
+    Args:
+      slot: "detector", "classifier" or "segmenter".
+      uri: where the model lives; see models.slots.load_model.
+      overrides: metadata that wins over the model's own shelfscan.json (threshold, class_filter...).
+      batch_size: the largest batch RunInference builds; 1 for models taking any input size.
+      large_model: load one copy per machine, shared across SDK processes (one GPU, many processes).
+      model_copies: exact number of shared copies per machine (implies sharing across processes).
+    """
+
+    def __init__(
+        self,
+        slot: str,
+        uri: str,
+        overrides: Mapping[str, Any] | None = None,
+        batch_size: int = 8,
+        large_model: bool = False,
+        model_copies: int | None = None,
+    ):
+        super().__init__(
+            min_batch_size=1,
+            max_batch_size=batch_size,
+            large_model=large_model,
+            model_copies=model_copies,
+        )
+        self.slot = slot
+        self.uri = uri
+        self.overrides = dict(overrides or {})
+
+    def load_model(self):
+        from models import slots
+
+        enable_gpu_memory_growth()
+        return slots.load_model(self.slot, self.uri, **self.overrides)
+
+    def run_inference(
+        self,
+        batch: Sequence[ModelTask],
+        model,
+        inference_args: dict[str, Any] | None = None,
+    ) -> Iterable[PredictionResult]:
+        inputs = np.stack([task.model_input for task in batch])
+        outputs = model(inputs)
+        return [
+            PredictionResult(task, {name: value[i] for name, value in outputs.items()})
+            for i, task in enumerate(batch)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[ModelTask]) -> int:
+        return sum(task.model_input.nbytes for task in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return f"shelfscan_{self.slot}"

@@ -1,0 +1,223 @@
+"""The model-slot contract: any detector, classifier or segmenter, from a local dir, gs:// or TF Hub.
+
+A slot loads the model *and* what it needs to be fed right (input size, resize mode, threshold,
+class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
+them. Detectors with the TF Object Detection API signature (TF Hub's detection models) load
+without one. The rest of the code sees `LoadedModel(fn, meta)` and nothing of where it came from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+SLOTS = ("detector", "classifier", "segmenter")
+COCO_BOTTLE = 44
+OD_API_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes")
+REQUIRED_OUTPUTS = {"detector": OD_API_OUTPUTS[:2], "classifier": ("scores",), "segmenter": ("masks",)}
+META_FILE = "shelfscan.json"
+_KNOWN_META = ("kind", "input_size", "resize", "signature", "threshold", "class_filter")
+_SHELFSCAN_JSON_EXAMPLE = ('{"kind": "classifier", "input_size": 224, "resize": "letterbox", '
+                           '"signature": "serving_default", "threshold": 0.5}')
+
+
+class ModelLoadError(Exception):
+    """A model slot could not be filled; the message names the slot, the URI and the cause."""
+
+    def __init__(self, slot: str, uri: str, cause: str):
+        super().__init__(f"cannot load the {slot} model from {uri}: {cause}")
+        self.slot, self.uri, self.cause = slot, uri, cause
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMeta:
+    """How to feed and read one model; everything else from shelfscan.json is kept in `extra`."""
+
+    slot: str
+    uri: str
+    kind: str
+    input_size: int | None  # square input side; None = any size, one image per call
+    resize: str  # "letterbox" | "stretch"
+    threshold: float | None
+    class_filter: tuple[int, ...]
+    version: str  # content hash of the SavedModel files
+    signature_style: str  # "shelfscan" | "tf_od_api"
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A callable model: numpy batch in, dict of numpy arrays out."""
+
+    fn: Callable[[np.ndarray], dict[str, np.ndarray]]
+    meta: ModelMeta
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return self.fn(batch)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("SHELFSCAN_MODEL_CACHE", Path.home() / ".cache" / "shelfscan" / "models"))
+
+
+def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overrides: Any) -> LoadedModel:
+    """Fill `slot` with the model at `uri` (local dir, gs://..., or a TF Hub handle).
+
+    overrides: metadata that wins over the model's own (threshold, class_filter, input_size...);
+    None values are ignored.
+    """
+    if slot not in SLOTS:
+        raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
+    local = resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    if not (local / "saved_model.pb").is_file():
+        found = sorted(p.name for p in local.iterdir())[:8]
+        raise ModelLoadError(slot, uri, f"no saved_model.pb in {local} (found {found}); point the slot at "
+                                        "a TF2 SavedModel export directory")
+    stored = _read_meta(slot, uri, local)
+    signature, module = _signature(slot, uri, local, stored.get("signature", "serving_default"))
+    input_name, input_dtype = _single_input(slot, uri, signature)
+    outputs = set(signature.structured_outputs)
+    meta = _meta(slot, uri, local, stored, outputs, {k: v for k, v in overrides.items() if v is not None})
+    missing = [name for name in REQUIRED_OUTPUTS[slot] if name not in outputs]
+    if missing:
+        raise ModelLoadError(slot, uri, f"its signature lacks outputs {missing}; it has {sorted(outputs)}")
+
+    def fn(batch: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        result = signature(**{input_name: tf.constant(np.asarray(batch), dtype=input_dtype)})
+        return {name: value.numpy() for name, value in result.items()}
+
+    fn.module = module  # keeps the loaded variables alive as long as fn is
+    return LoadedModel(fn, meta)
+
+
+def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
+    """A local directory holding the model at `uri`."""
+    if uri.startswith("gs://"):
+        return _copy_to_cache(slot, uri, cache_dir)
+    if "://" not in uri and not Path(uri).exists():
+        raise ModelLoadError(slot, uri, "no such directory")
+    import tensorflow_hub as hub
+
+    try:  # local paths come back as they are; URLs are downloaded into TFHUB_CACHE_DIR
+        return Path(hub.resolve(uri))
+    except Exception as e:  # tensorflow_hub raises bare IOError/ValueError/URLError subclasses
+        raise ModelLoadError(slot, uri, f"TF Hub could not fetch it: {type(e).__name__}: {e}") from e
+
+
+def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
+    """Copy a model directory from any Beam filesystem into a cache keyed by its objects' metadata.
+
+    tf.io.gfile does not honour STORAGE_EMULATOR_HOST and needs TF's own GCS credentials; Beam's
+    FileSystems uses the same client as the rest of the job.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    root = uri.rstrip("/") + "/"
+    try:
+        files = [m for m in FileSystems.match([root + "**"])[0].metadata_list if not m.path.endswith("/")]
+    except Exception as e:  # Beam wraps every filesystem error differently
+        raise ModelLoadError(slot, uri, f"listing it failed: {type(e).__name__}: {e}") from e
+    if not files:
+        raise ModelLoadError(slot, uri, "no objects under that prefix")
+    key = hashlib.sha256(root.encode())
+    for m in sorted(files, key=lambda m: m.path):
+        key.update(f"{m.path}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
+    target = cache_dir / key.hexdigest()[:24]
+    if (target / "saved_model.pb").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
+    try:
+        for m in files:
+            dest = partial / m.path[len(root):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with FileSystems.open(m.path, compression_type="uncompressed") as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+        try:
+            partial.rename(target)
+        except OSError:  # another process finished the same copy first
+            shutil.rmtree(partial, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+def _read_meta(slot: str, uri: str, local: Path) -> dict:
+    path = local / META_FILE
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError as e:
+        raise ModelLoadError(slot, uri, f"{META_FILE} is not valid JSON: {e}") from e
+    if stored.get("kind", slot) != slot:
+        raise ModelLoadError(slot, uri, f"it is a {stored['kind']} model (per {META_FILE}), not a {slot}")
+    return stored
+
+
+def _signature(slot: str, uri: str, local: Path, name: str):
+    import tensorflow as tf
+
+    try:
+        module = tf.saved_model.load(str(local))
+    except Exception as e:  # TF's loader raises many types; its own text is the cause detail
+        raise ModelLoadError(slot, uri, f"TensorFlow could not read the SavedModel: {type(e).__name__}: "
+                                        f"{str(e).splitlines()[0] if str(e) else ''}") from e
+    if name not in module.signatures:
+        raise ModelLoadError(slot, uri, f"signature {name!r} missing; available: {sorted(module.signatures)}")
+    return module.signatures[name], module
+
+
+def _single_input(slot: str, uri: str, signature) -> tuple[str, Any]:
+    inputs = signature.structured_input_signature[1]
+    if len(inputs) != 1:
+        raise ModelLoadError(slot, uri, f"expected one image input, the signature takes {sorted(inputs)}")
+    (name, spec), = inputs.items()
+    return name, spec.dtype
+
+
+def _meta(slot: str, uri: str, local: Path, stored: dict, outputs: set[str], overrides: dict) -> ModelMeta:
+    od_api = all(name in outputs for name in OD_API_OUTPUTS) and not stored
+    if not stored and not od_api:
+        raise ModelLoadError(slot, uri, f"no {META_FILE} beside saved_model.pb, and it is not a TF Object "
+                                        f"Detection API detector; add one, for example {_SHELFSCAN_JSON_EXAMPLE}")
+    values = {"kind": slot, "input_size": None, "resize": "letterbox", "threshold": 0.5,
+              "class_filter": [COCO_BOTTLE] if od_api else [1]}
+    values.update({k: stored[k] for k in _KNOWN_META if k in stored})
+    values.update(overrides)
+    unknown = set(overrides) - set(_KNOWN_META)
+    if unknown:
+        raise ValueError(f"unknown model overrides {sorted(unknown)}")
+    if values["resize"] not in ("letterbox", "stretch"):
+        raise ModelLoadError(slot, uri, f"resize must be 'letterbox' or 'stretch', not {values['resize']!r}")
+    threshold = values["threshold"]
+    return ModelMeta(
+        slot=slot, uri=uri, kind=values["kind"],
+        input_size=int(values["input_size"]) if values["input_size"] else None,
+        resize=values["resize"], threshold=float(threshold) if threshold is not None else None,
+        class_filter=tuple(int(c) for c in values["class_filter"] or ()),
+        version=content_version(local), signature_style="tf_od_api" if od_api else "shelfscan",
+        extra={k: v for k, v in stored.items() if k not in _KNOWN_META})
+
+
+def content_version(local: Path) -> str:
+    """sha256 over the SavedModel's graph and variables: changes exactly when the model does."""
+    digest = hashlib.sha256()
+    files = [local / "saved_model.pb", *sorted((local / "variables").glob("*"))]
+    for path in files:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0")
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:16]

@@ -1,0 +1,99 @@
+"""A real GCS stand-in for tests: gcp-storage-emulator on 127.0.0.1, reached through Beam's GcsIO.
+
+google-cloud-storage (and so Beam) honours STORAGE_EMULATOR_HOST. Without credentials,
+google-auth probes the GCE metadata server and Beam retries that for 20-27 s per process, so the
+fixture also writes a fake authorized-user credentials file whose token never expires (nothing
+ever refreshes it) and sets NO_GCE_CHECK. Environment variables reach Beam's worker processes too.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+BUCKET = "shelfscan-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"emulator exited early with code {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@dataclasses.dataclass
+class GcsEmulator:
+    endpoint: str
+    bucket: str
+
+    def client(self):
+        from google.cloud import storage
+
+        return storage.Client(project="test-project")
+
+    def upload_dir(self, local: Path, prefix: str) -> str:
+        """Copy a local directory tree under gs://bucket/prefix/; returns that URI."""
+        bucket = self.client().bucket(self.bucket)
+        for path in sorted(Path(local).rglob("*")):
+            if path.is_file():
+                bucket.blob(f"{prefix}/{path.relative_to(local).as_posix()}").upload_from_filename(str(path))
+        return f"gs://{self.bucket}/{prefix}"
+
+    def names(self, prefix: str = "") -> list[str]:
+        return sorted(b.name for b in self.client().list_blobs(self.bucket, prefix=prefix))
+
+
+def fake_credentials(path: Path) -> Path:
+    path.write_text(json.dumps({
+        "type": "authorized_user", "client_id": "test", "client_secret": "test", "refresh_token": "test",
+        # google-auth treats a token without expiry as expired; this one outlives every test run
+        "token": "test-token", "expiry": "2099-12-31T00:00:00Z"}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1", f"--port={port}",
+         "--in-memory", f"--default-bucket={BUCKET}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(fake_credentials(tmp_path_factory.mktemp("gcs") / "creds.json")),
+        "NO_GCE_CHECK": "true",
+        "GOOGLE_CLOUD_PROJECT": "test-project",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        wait_for_port(port, process)
+        yield GcsEmulator(env["STORAGE_EMULATOR_HOST"], BUCKET)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

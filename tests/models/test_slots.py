@@ -1,0 +1,135 @@
+"""The slot contract: local dirs, gs:// (GCS emulator), TF Hub handles (directory and loopback HTTP)."""
+import functools
+import http.server
+import shutil
+import tarfile
+import threading
+
+import numpy as np
+import pytest
+
+from models.slots import COCO_BOTTLE, ModelLoadError, load_model
+from tests.gcs_emulator import free_port
+
+
+def test_local_directory_with_its_metadata(toy_models):
+    model = load_model("classifier", str(toy_models["classifier"]))
+    meta = model.meta
+    assert (meta.kind, meta.input_size, meta.resize, meta.threshold) == ("classifier", 32, "letterbox", 0.5)
+    assert meta.signature_style == "shelfscan" and meta.version.startswith("sha256:")
+    assert meta.extra["backbone"] == "toy"
+    batch = np.zeros((3, 32, 32, 3), np.uint8)
+    batch[1, ..., 2] = 255
+    np.testing.assert_allclose(model(batch)["scores"], [0, 1, 0])
+
+
+def test_overrides_win_and_versions_are_content_hashes(toy_models, tmp_path):
+    meta = load_model("detector", str(toy_models["detector"]), threshold=0.3, class_filter=(1, 2)).meta
+    assert meta.threshold == 0.3 and meta.class_filter == (1, 2)
+    copy = shutil.copytree(toy_models["detector"], tmp_path / "copy")
+    assert load_model("detector", str(copy)).meta.version == meta.version
+    assert load_model("classifier", str(toy_models["classifier"])).meta.version != meta.version
+
+
+def test_segmenter_signature(toy_models):
+    model = load_model("segmenter", str(toy_models["segmenter"]))
+    masks = model(np.full((2, 16, 16, 3), 255, np.uint8))["masks"]
+    assert masks.shape == (2, 16, 16) and masks.min() == 1.0
+    assert model.meta.resize == "stretch"
+
+
+@pytest.mark.parametrize("mutate, slot, cause", [
+    (lambda d: shutil.rmtree(d), "detector", "no such directory"),
+    (lambda d: (d / "saved_model.pb").unlink(), "detector", "no saved_model.pb"),
+    (lambda d: None, "segmenter", "it is a detector model"),
+    (lambda d: (d / "shelfscan.json").write_text("{not json"), "detector", "not valid JSON"),
+    (lambda d: (d / "variables" / "variables.data-00000-of-00001").write_bytes(b"junk"), "detector",
+     "TensorFlow could not read the SavedModel"),
+])
+def test_errors_name_the_slot_the_uri_and_the_cause(toy_models, tmp_path, mutate, slot, cause):
+    model_dir = shutil.copytree(toy_models["detector"], tmp_path / "model")
+    mutate(model_dir)
+    with pytest.raises(ModelLoadError) as error:
+        load_model(slot, str(model_dir))
+    message = str(error.value)
+    assert slot in message and str(model_dir) in message and cause in message
+    assert "saved with TF2 format" not in message
+
+
+def _od_api_detector(path):
+    """A stand-in with the TF Object Detection API signature and no shelfscan.json."""
+    import tensorflow as tf
+
+    class Detector(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="input_tensor")])
+        def detect(self, input_tensor):
+            return {"detection_boxes": tf.constant([[[0.1, 0.2, 0.5, 0.4]]]),
+                    "detection_scores": tf.constant([[0.9]]),
+                    "detection_classes": tf.constant([[float(COCO_BOTTLE)]]),
+                    "num_detections": tf.constant([1.0])}
+
+    module = Detector()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.detect})
+    return path
+
+
+def test_tf_hub_module_directory_with_the_detection_api_signature(tmp_path):
+    model = load_model("detector", str(_od_api_detector(tmp_path / "hub_module")))
+    assert model.meta.signature_style == "tf_od_api"
+    assert model.meta.input_size is None and model.meta.class_filter == (COCO_BOTTLE,)
+    assert model(np.zeros((1, 37, 51, 3), np.uint8))["detection_scores"].tolist() == [[pytest.approx(0.9)]]
+
+
+def test_a_classifier_without_metadata_says_what_to_add(toy_models, tmp_path):
+    model_dir = shutil.copytree(toy_models["classifier"], tmp_path / "bare")
+    (model_dir / "shelfscan.json").unlink()
+    with pytest.raises(ModelLoadError, match="add one, for example"):
+        load_model("classifier", str(model_dir))
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_compressed_tf_hub_module_over_http(toy_models, http_server, tmp_path_factory, monkeypatch):
+    served, base = http_server
+    with tarfile.open(served / "classifier.tar.gz", "w:gz") as tar:
+        tar.add(toy_models["classifier"], arcname=".")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path_factory.mktemp("hub_cache")))
+    model = load_model("classifier", f"{base}/classifier.tar.gz")
+    assert model.meta.input_size == 32
+    assert model(np.zeros((1, 32, 32, 3), np.uint8))["scores"].shape == (1,)
+
+
+def test_unreachable_hub_handle(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path))
+    uri = f"http://127.0.0.1:{free_port()}/detector.tar.gz"
+    with pytest.raises(ModelLoadError, match="detector.*TF Hub could not fetch it"):
+        load_model("detector", uri)
+
+
+def test_gs_model_is_cached_and_refetched_when_it_changes(toy_models, gcs_emulator, tmp_path):
+    uri = gcs_emulator.upload_dir(toy_models["classifier"], "models/classifier")
+    cache = tmp_path / "cache"
+    first = load_model("classifier", uri, cache_dir=cache)
+    assert first.meta.uri == uri and first.meta.input_size == 32
+    assert len(list(cache.iterdir())) == 1
+    load_model("classifier", uri, cache_dir=cache)
+    assert len(list(cache.iterdir())) == 1, "an unchanged model is not copied again"
+    blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("models/classifier/shelfscan.json")
+    blob.upload_from_string(blob.download_as_text().replace('"threshold": 0.5', '"threshold": 0.7'))
+    changed = load_model("classifier", uri, cache_dir=cache)
+    assert changed.meta.threshold == 0.7 and len(list(cache.iterdir())) == 2
+
+
+def test_gs_prefix_without_a_model(gcs_emulator, tmp_path):
+    with pytest.raises(ModelLoadError, match="segmenter.*no objects under that prefix"):
+        load_model("segmenter", f"gs://{gcs_emulator.bucket}/nothing/here", cache_dir=tmp_path)
