@@ -1,0 +1,99 @@
+"""Benchmark: the Beam scan's img/s next to the same models in a plain Python loop, same run.
+
+    python -m pipeline.bench --images 'DIR/images/*.jpg' [--repeat 1] [Beam/scan options]
+
+Prints one JSON object: bare_img_per_s, scan_img_per_s, ratio (scan / bare), and the counts of both,
+which must agree.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.options import ScanOptions
+from pipeline.run import model_settings, run
+from transforms.classify import classifier_input
+from transforms.crops import crop_pixels
+from transforms.decode import decode_image
+from transforms.detect import detector_input, to_detections
+from transforms.segment import segmenter_input
+from transforms.classify import ClassifiedCrop
+from transforms.crops import Crop
+from transforms.records import CropKey
+
+
+def _batches(items, size):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _run_batched(model, tasks, size):
+    import numpy as np
+
+    outputs = []
+    for batch in _batches(tasks, size):
+        out = model(np.stack([t.model_input for t in batch]))
+        outputs += [{k: v[i] for k, v in out.items()} for i in range(len(batch))]
+    return outputs
+
+
+def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
+    """Decode, detect, crop, classify and segment with the scan's own functions, no Beam."""
+    from models import slots
+
+    det_s, cls_s, seg_s = model_settings(scan)
+    start = time.monotonic()  # both sides pay for loading the models once
+    det = slots.load_model("detector", det_s.uri, **det_s.overrides)
+    cls = slots.load_model("classifier", cls_s.uri, **cls_s.overrides)
+    seg = slots.load_model("segmenter", seg_s.uri, **seg_s.overrides)
+    images = []
+    for uri in uris:
+        with FileSystems.open(uri) as f:
+            images.append(decode_image(uri, f.read(), scan.max_image_pixels))
+    tasks = [detector_input(im, det.meta.input_size) for im in images]
+    det_batch = det_s.batch_size if det.meta.input_size else 1
+    crops = []
+    for task, out in zip(tasks, _run_batched(det, tasks, det_batch)):
+        dets = to_detections(task, out, det.meta.threshold, det.meta.class_filter)
+        crops += [Crop(CropKey(task.image.uri, i), d.box, d.score, crop_pixels(task.image, d.box))
+                  for i, d in enumerate(dets)]
+    cls_tasks = [classifier_input(c, cls.meta.input_size, cls.meta.resize) for c in crops]
+    scores = [float(o["scores"]) for o in _run_batched(cls, cls_tasks, cls_s.batch_size)]
+    targets = [ClassifiedCrop(c, s) for c, s in zip(crops, scores) if s >= cls.meta.threshold]
+    seg_tasks = [segmenter_input(t, seg.meta.input_size, seg.meta.resize) for t in targets]
+    _run_batched(seg, seg_tasks, seg_s.batch_size)
+    wall = time.monotonic() - start
+    return {"images": len(images), "bottles": len(crops), "targets": len(targets), "wall_s": wall}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", required=True, help="Local glob of images to scan.")
+    args, rest = parser.parse_known_args(argv)
+    uris = sorted(glob.glob(args.images))
+    if not uris:
+        raise SystemExit(f"--images {args.images!r} matches no file")
+    scan = PipelineOptions(rest).view_as(ScanOptions)
+    bare = bare_loop(uris, scan)
+    report = run([*rest, "--input", args.images, "--no_progress"])
+    result = {
+        "images": len(uris),
+        "bare_img_per_s": round(bare["images"] / bare["wall_s"], 3),
+        "scan_img_per_s": round(report.images_per_s, 3),
+        "ratio": round(report.images_per_s / (bare["images"] / bare["wall_s"]), 3),
+        "bare": bare,
+        "scan": {"images": report.images, "bottles": report.bottles, "targets": report.targets,
+                 "wall_s": round(report.wall_s, 2)},
+    }
+    print(json.dumps(result, indent=2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

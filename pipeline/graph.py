@@ -1,0 +1,99 @@
+"""The scan graph: Read | Decode | Detect | Crops | Classify | Segment | Summarize | Write."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import apache_beam as beam
+
+from models.handler import SlotModelHandler
+from transforms.classify import Classify, other_bottle
+from transforms.crops import IMAGES, FanOutCrops
+from transforms.crops_output import WriteCrops
+from transforms.decode import DecodeImages
+from transforms.detect import Detect
+from transforms.incremental import ScannedUris
+from transforms.progress import CountRows
+from transforms.read import ReadImages
+from transforms.segment import Segment
+from transforms.summarize import ScanContext, Summarize, failure_row, utc_now
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """One slot's model as the scan uses it: where it is, what it is, how to batch it."""
+
+    slot: str
+    uri: str
+    overrides: dict
+    meta: Any  # models.slots.ModelMeta, read once on the launcher
+    batch_size: int
+
+    def handler(self, large_model: bool, model_copies: int | None) -> SlotModelHandler:
+        batch = self.batch_size if self.meta.input_size else 1  # any-size inputs cannot be stacked
+        return SlotModelHandler(self.slot, self.uri, self.overrides, batch, large_model, model_copies)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanConfig:
+    patterns: tuple[str, ...]
+    input_list: str | None
+    scan_id: str
+    detector: ModelSettings
+    classifier: ModelSettings
+    segmenter: ModelSettings
+    area_ratio_tolerance: float = 1.5
+    max_image_pixels: int = 50_000_000
+    large_model: bool = False
+    model_copies: int | None = None
+    progress: bool = True
+    crops_output: str | None = None
+    modified_after: float | None = None  # epoch seconds
+    skip_scanned_in: str | None = None  # an output whose summarized images are left out
+
+    def context(self) -> ScanContext:
+        return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
+                           self.segmenter.meta.version)
+
+
+def early_failure_rows(failures, scan_id: str, label: str):
+    return failures | f"{label}Rows" >> beam.Map(lambda f: failure_row(f, scan_id, utc_now()))
+
+
+def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]:
+    """Add the scan to `p`; returns the `summaries` and `failures` row PCollections."""
+    det, cls, seg = cfg.detector, cfg.classifier, cfg.segmenter
+    share = (cfg.large_model, cfg.model_copies)
+    fill = seg.meta.extra.get("expected_fill", {})
+    bins, fills = fill.get("aspect", ()), fill.get("fill", ())
+
+    scanned = p | "AlreadyScanned" >> ScannedUris(cfg.skip_scanned_in) if cfg.skip_scanned_in else None
+    read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned)
+    # Break fusion: reading stays spread over workers, and inference (GPU) is not tied to it.
+    encoded = read["images"] | "BeforeInference" >> beam.Reshuffle()
+    decoded = encoded | "Decode" >> DecodeImages(cfg.max_image_pixels)
+    detected = decoded["images"] | "Detect" >> Detect(
+        det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter)
+    crops = detected["detected"] | "Crops" >> FanOutCrops()
+    classified = crops["crops"] | "Classify" >> Classify(
+        cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.threshold)
+    others = classified["others"] | "MeasureOthers" >> beam.Map(other_bottle, bins, fills)
+    segmented = classified["targets"] | "Segment" >> Segment(
+        seg.handler(*share), seg.meta.input_size, seg.meta.resize, cfg.area_ratio_tolerance, bins, fills)
+
+    if cfg.crops_output:
+        ((classified["targets"], classified["others"]) | "AllCrops" >> beam.Flatten()
+         | "WriteCrops" >> WriteCrops(cfg.crops_output, cls.meta.threshold))
+
+    bottles = (others, segmented["bottles"]) | "AllBottles" >> beam.Flatten()
+    late_failures = ((classified["failures"], segmented["failures"]) | "LateFailures" >> beam.Flatten()
+                     | "KeyFailures" >> beam.Map(lambda f: (f.image_uri, f)))
+    summary = {"image": crops[IMAGES], "bottle": bottles, "failure": late_failures} | "Summarize" >> Summarize(
+        cfg.context())
+
+    early = [early_failure_rows(pc, cfg.scan_id, name) for name, pc in (
+        ("Read", read["failures"]), ("Decode", decoded["failures"]), ("Detect", detected["failures"]))]
+    failures = (*early, summary["failures"]) | "AllFailures" >> beam.Flatten()
+    summaries = summary["summaries"]
+    (summaries, failures) | "Count" >> CountRows(show_progress=cfg.progress)
+    return {"summaries": summaries, "failures": failures}

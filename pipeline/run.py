@@ -1,0 +1,90 @@
+"""Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.graph import ModelSettings, ScanConfig, build_scan
+from pipeline.options import SAMPLES, ScanOptions, default_scan_id
+from pipeline.report import ScanReport, scan_report
+from pipeline.sinks import write_rows
+from transforms.incremental import parse_modified_after
+
+
+def parse_class_filter(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"--detector_class_filter must be comma-separated integers, got {text!r}")
+
+
+def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, ModelSettings]:
+    """Load each model once here, so a model that cannot load fails the job before it starts."""
+    from models import slots
+
+    wanted = {
+        "detector": (scan.detector, {"threshold": scan.detector_score_threshold,
+                                     "class_filter": parse_class_filter(scan.detector_class_filter)},
+                     scan.detector_batch_size),
+        "classifier": (scan.classifier, {"threshold": scan.classifier_threshold},
+                       scan.classifier_batch_size),
+        "segmenter": (scan.segmenter, {}, scan.segmenter_batch_size),
+    }
+    settings = []
+    for slot, (uri, overrides, batch) in wanted.items():
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        meta = slots.load_model(slot, uri, **overrides).meta
+        settings.append(ModelSettings(slot, uri, overrides, meta, batch))
+    return tuple(settings)
+
+
+def cutoff(modified_after: str | None) -> float | None:
+    if modified_after is None:
+        return None
+    try:
+        return parse_modified_after(modified_after, datetime.datetime.now(datetime.timezone.utc))
+    except ValueError as e:
+        raise SystemExit(str(e))
+
+
+def scan_config(scan: ScanOptions) -> ScanConfig:
+    detector, classifier, segmenter = model_settings(scan)
+    patterns = tuple(scan.input or ([] if scan.input_list else [str(SAMPLES / "images" / "*.jpg")]))
+    return ScanConfig(
+        patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
+        detector=detector, classifier=classifier, segmenter=segmenter,
+        area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
+        large_model=scan.large_model, model_copies=scan.model_copies, progress=not scan.no_progress,
+        crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
+        skip_scanned_in=scan.output if scan.skip_scanned else None)
+
+
+def run(argv: list[str] | None = None) -> ScanReport:
+    """Parse options, build the scan, run it to the end and return its report."""
+    options = PipelineOptions(argv)
+    scan = options.view_as(ScanOptions)
+    cfg = scan_config(scan)
+    started = time.monotonic()
+    p = beam.Pipeline(options=options)
+    rows = build_scan(p, cfg)
+    where = write_rows(rows, scan.output, cfg.scan_id)
+    result = p.run()
+    result.wait_until_finish()
+    return scan_report(result, cfg.scan_id, where, time.monotonic() - started)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = run(sys.argv[1:])
+    print(report.table())
+
+
+if __name__ == "__main__":
+    main()

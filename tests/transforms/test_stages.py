@@ -1,0 +1,68 @@
+"""Detect | Crops | Classify | Segment | Summarize on toy models, with TestPipeline + assert_that."""
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+import apache_beam as beam
+from models.handler import SlotModelHandler
+from transforms.classify import Classify, other_bottle
+from transforms.crops import IMAGES, FanOutCrops
+from transforms.detect import Detect
+from transforms.records import DecodedImage
+from transforms.segment import Segment
+from transforms.summarize import ScanContext, Summarize
+
+pytestmark = pytest.mark.slow
+
+# 200 x 200 solid colours. Toy detector: box A when red, box B when green.
+# Toy classifier: target when any blue. Box A is x 20..60, y 20..100; box B x 100..140, y 100..180.
+COLOURS = {
+    "red": (255, 0, 0),        # A, not target
+    "magenta": (255, 0, 255),  # A, target
+    "green": (0, 255, 0),      # B, not target
+    "white": (255, 255, 255),  # A and B, both targets
+    "black": (0, 0, 0),        # nothing: still one row
+}
+EXPECTED = {"red": (1, 0), "magenta": (1, 1), "green": (1, 0), "white": (2, 2), "black": (0, 0)}
+
+
+def _images():
+    return [DecodedImage(f"mem://{name}.png", np.full((200, 200, 3), rgb, np.uint8))
+            for name, rgb in COLOURS.items()]
+
+
+def _scan(p, toy_models):
+    handler = lambda slot, batch: SlotModelHandler(slot, str(toy_models[slot]), batch_size=batch)  # noqa: E731
+    images = p | beam.Create(_images())
+    detected = images | Detect(handler("detector", 4), 64, 0.5, (1,))
+    crops = detected["detected"] | FanOutCrops()
+    classified = crops["crops"] | Classify(handler("classifier", 3), 32, "letterbox", 0.5)
+    others = classified["others"] | beam.Map(other_bottle, (), ())
+    segmented = classified["targets"] | Segment(handler("segmenter", 2), 16, "stretch", 1.5)
+    bottles = (others, segmented["bottles"]) | beam.Flatten()
+    no_failures = p | "NoFailures" >> beam.Create([])
+    ctx = ScanContext("t1", "d", "c", "s")
+    return {"image": crops[IMAGES], "bottle": bottles, "failure": no_failures} | Summarize(ctx)
+
+
+def test_counts_per_image_including_zero_bottle_images(toy_models):
+    with TestPipeline() as p:
+        rows = _scan(p, toy_models)["summaries"]
+        counts = rows | beam.Map(lambda r: (r["image_uri"], (r["bottles"], r["target_bottles"])))
+        assert_that(counts, equal_to([(f"mem://{k}.png", v) for k, v in EXPECTED.items()]))
+
+
+def test_boxes_and_areas_are_in_original_pixels(toy_models):
+    def magenta_target(row):
+        if row["image_uri"].endswith("magenta.png"):
+            (det,) = row["detections"]
+            yield (tuple(round(v) for v in det["box"]), det["area_source"], round(det["mask_area_px"]),
+                   round(row["target_area_ratio"], 4))
+
+    with TestPipeline() as p:
+        rows = _scan(p, toy_models)["summaries"]
+        # Box A maps to x 20..60, y 20..100. The toy mask covers the whole (solid) crop: 40 x 80 px,
+        # within 1.5x of the expected 0.75 * 3200, so the mask area is used.
+        assert_that(rows | beam.FlatMap(magenta_target),
+                    equal_to([((20, 20, 60, 100), "mask", 3200, round(3200 / 40000, 4))]))

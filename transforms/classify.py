@@ -1,0 +1,86 @@
+"""Classify each bottle crop as the target product or not."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.ml.inference.base import PredictionResult, RunInference
+
+from transforms.areas import expected_area_px
+from transforms.crops import Crop
+from transforms.failures import batch_failures
+from transforms.letterbox import fit
+from transforms.records import BottleResult
+
+FAILURES = "failures"
+OTHERS = "others"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClassifyTask:
+    crop: Crop
+    model_input: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClassifiedCrop:
+    crop: Crop
+    target_score: float
+
+
+def classifier_input(crop: Crop, input_size: int, resize: str = "letterbox") -> ClassifyTask:
+    return ClassifyTask(crop, fit(crop.pixels, input_size, resize)[0])
+
+
+def other_bottle(classified: ClassifiedCrop, aspect_bins: Sequence[float],
+                 fills: Sequence[float]) -> tuple[str, BottleResult]:
+    """A non-target bottle is measured by its box only; segmenting it would measure nothing we report."""
+    crop = classified.crop
+    return crop.key.uri, BottleResult(
+        index=crop.key.index, box=crop.box, detection_score=crop.detection_score,
+        target_score=classified.target_score, is_target=False,
+        expected_area_px=expected_area_px(crop.box, aspect_bins, fills))
+
+
+class Classify(beam.PTransform):
+    """Crop -> ClassifiedCrop for targets (main), ClassifiedCrop for the rest (`others`), failures.
+
+    Args:
+      handler: a SlotModelHandler for the classifier slot.
+      input_size: the classifier's square input.
+      resize: how crops become inputs ("letterbox" keeps the label's proportions).
+      threshold: target_score at or above which a crop is the target (the model's stored one).
+    """
+
+    def __init__(self, handler, input_size: int, resize: str, threshold: float):
+        super().__init__()
+        self._handler = handler
+        self._input = (input_size, resize)
+        self._threshold = threshold
+
+    def expand(self, crops):
+        tasks = crops | "MakeInputs" >> beam.Map(classifier_input, *self._input)
+        results, errors = tasks | "RunClassifier" >> RunInference(self._handler).with_exception_handling()
+        split = results | "Split" >> beam.ParDo(_Split(self._threshold)).with_outputs(OTHERS, main="targets")
+        failed = errors.failed_inferences | "Failures" >> beam.FlatMap(
+            batch_failures, "classify", lambda task: task.crop.key.uri)
+        return {"targets": split.targets, OTHERS: split[OTHERS], FAILURES: failed}
+
+
+class _Split(beam.DoFn):
+    def __init__(self, threshold: float):
+        self._threshold = threshold
+        self._targets = beam.metrics.Metrics.counter("shelfscan", "targets")
+        self._batches = beam.metrics.Metrics.counter("shelfscan", "crops_classified")
+
+    def process(self, result: PredictionResult) -> Iterable:
+        score = float(np.asarray(result.inference["scores"]).reshape(-1)[0])
+        classified = ClassifiedCrop(result.example.crop, score)
+        self._batches.inc()
+        if score >= self._threshold:
+            self._targets.inc()
+            yield classified
+        else:
+            yield beam.pvalue.TaggedOutput(OTHERS, classified)

@@ -1,0 +1,62 @@
+"""Fan a detected image out into one crop per bottle, keyed (uri, i)."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterable
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.detect import DetectedImage
+from transforms.records import Box, CropKey, DecodedImage
+
+IMAGES = "images"
+EPSILON = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    """What the summary needs of an image once its pixels are gone."""
+
+    uri: str
+    width: int
+    height: int
+    bottles: int
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Crop:
+    """One detected bottle's pixels, cut from the original image."""
+
+    key: CropKey
+    box: Box
+    detection_score: float
+    pixels: np.ndarray  # h x w x 3 uint8, the box's pixels
+
+
+def crop_pixels(image: DecodedImage, box: Box) -> np.ndarray:
+    """The pixels covered by `box`, at least one pixel in each direction."""
+    x0, y0, x1, y1 = box
+    # Boxes mapped back from model inputs carry float dust (60.0000001): that is not another column.
+    left, top = int(math.floor(x0 + EPSILON)), int(math.floor(y0 + EPSILON))
+    right = max(left + 1, int(math.ceil(x1 - EPSILON)))
+    bottom = max(top + 1, int(math.ceil(y1 - EPSILON)))
+    return np.ascontiguousarray(image.pixels[top:bottom, left:right])
+
+
+def fan_out(detected: DetectedImage) -> Iterable:
+    """Emit the image's info on `images` and one Crop per detection on the main output."""
+    image = detected.image
+    yield beam.pvalue.TaggedOutput(
+        IMAGES, (image.uri, ImageInfo(image.uri, image.width, image.height, len(detected.detections))))
+    for i, det in enumerate(detected.detections):
+        yield Crop(CropKey(image.uri, i), det.box, det.score, crop_pixels(image, det.box))
+
+
+class FanOutCrops(beam.PTransform):
+    """DetectedImage -> Crop (main) and (uri, ImageInfo) on `images`, so zero-bottle images survive."""
+
+    def expand(self, detected):
+        out = detected | "FanOut" >> beam.FlatMap(fan_out).with_outputs(IMAGES, main="crops")
+        return {"crops": out.crops, IMAGES: out[IMAGES]}

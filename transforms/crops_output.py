@@ -1,0 +1,82 @@
+"""Write every classified crop, for people to label: JPEGs plus a crops.jsonl, least certain first.
+
+The jsonl speaks the format `models.train_classifier --data` reads (uri relative to the file,
+label, group = source image), with `label` empty until someone fills it in.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from PIL import Image
+
+from transforms.classify import ClassifiedCrop
+from transforms.records import CropKey
+
+JPEG_QUALITY = 92
+
+
+def crop_name(key: CropKey) -> str:
+    """A stable file name per (image, detection): the same crop lands on the same file on a re-run."""
+    digest = hashlib.sha1(key.uri.encode("utf-8")).hexdigest()[:16]
+    return f"crops/{digest}_{key.index:03d}.jpg"
+
+
+def crop_record(classified: ClassifiedCrop, threshold: float) -> dict:
+    crop = classified.crop
+    return {
+        "uri": crop_name(crop.key), "label": "", "group": crop.key.uri, "image_uri": crop.key.uri,
+        "index": crop.key.index, "box": [round(float(v), 2) for v in crop.box],
+        "detection_score": round(float(crop.detection_score), 4),
+        "target_score": round(classified.target_score, 4),
+        "predicted": "target" if classified.target_score >= threshold else "other",
+        # 1 at the threshold, 0 at a confident 0 or 1: label these first.
+        "uncertainty": round(1 - abs(classified.target_score - threshold) / max(threshold, 1 - threshold), 4),
+    }
+
+
+def least_certain_first(records: list[dict]) -> list[dict]:
+    return sorted(records, key=lambda r: (-r["uncertainty"], r["image_uri"], r["index"]))
+
+
+class _WriteJpeg(beam.DoFn):
+    def __init__(self, prefix: str, threshold: float):
+        self._prefix, self._threshold = prefix, threshold
+        self._written = beam.metrics.Metrics.counter("shelfscan", "crops_written")
+
+    def process(self, classified: ClassifiedCrop) -> Iterable[dict]:
+        record = crop_record(classified, self._threshold)
+        buffer = io.BytesIO()
+        Image.fromarray(classified.crop.pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
+        with FileSystems.create(FileSystems.join(self._prefix, record["uri"])) as f:
+            f.write(buffer.getvalue())
+        self._written.inc()
+        yield record
+
+
+def _write_index(records: list[dict], prefix: str) -> None:
+    with FileSystems.create(FileSystems.join(prefix, "crops.jsonl")) as f:
+        for record in least_certain_first(records):
+            f.write((json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+
+
+class WriteCrops(beam.PTransform):
+    """ClassifiedCrop -> PREFIX/crops/*.jpg and PREFIX/crops.jsonl (one file, so the index is sorted).
+
+    The index holds a small record per crop and is written by one worker: fine for the crops a
+    person can label, not meant for a whole archive's worth of detections.
+    """
+
+    def __init__(self, prefix: str, threshold: float):
+        super().__init__()
+        self._prefix, self._threshold = prefix, threshold
+
+    def expand(self, classified):
+        records = classified | "WriteJpegs" >> beam.ParDo(_WriteJpeg(self._prefix, self._threshold))
+        return (records
+                | "Gather" >> beam.combiners.ToList()
+                | "WriteIndex" >> beam.Map(_write_index, self._prefix))

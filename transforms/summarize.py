@@ -1,0 +1,100 @@
+"""Regroup bottles per image into one summary row, or one failure row if any stage failed."""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any, Iterable, Sequence
+
+import apache_beam as beam
+
+from transforms.crops import ImageInfo
+from transforms.records import BottleResult, Failure
+
+FAILURES = "failures"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanContext:
+    """What every row of one scan carries besides its measurements."""
+
+    scan_id: str
+    detector_version: str
+    classifier_version: str
+    segmenter_version: str
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def detection_row(bottle: BottleResult) -> dict[str, Any]:
+    row = dataclasses.asdict(bottle)
+    row["box"] = [float(v) for v in bottle.box]
+    return row
+
+
+def summary_row(info: ImageInfo, bottles: Sequence[BottleResult], ctx: ScanContext,
+                processed_at: datetime.datetime) -> dict[str, Any]:
+    """The Parquet/BigQuery row for one image (schema: transforms.schema.SUMMARY_FIELDS)."""
+    bottles = sorted(bottles, key=lambda b: b.index)
+    targets = [b for b in bottles if b.is_target]
+    target_area = float(sum(b.area_px or 0.0 for b in targets))
+    return {
+        "image_uri": info.uri,
+        "scan_id": ctx.scan_id,
+        "processed_at": processed_at,
+        "width": info.width,
+        "height": info.height,
+        "bottles": len(bottles),
+        "target_bottles": len(targets),
+        "target_area_px": target_area,
+        "target_area_ratio": target_area / float(info.width * info.height),
+        "detections": [detection_row(b) for b in bottles],
+        "detector_version": ctx.detector_version,
+        "classifier_version": ctx.classifier_version,
+        "segmenter_version": ctx.segmenter_version,
+    }
+
+
+def failure_row(failure: Failure, scan_id: str, processed_at: datetime.datetime) -> dict[str, Any]:
+    """The Parquet/BigQuery row for one failure (schema: transforms.schema.FAILURE_FIELDS)."""
+    return {"image_uri": failure.image_uri, "scan_id": scan_id, "processed_at": processed_at,
+            "stage": failure.stage, "error_type": failure.error_type, "message": failure.message}
+
+
+def merge_failures(failures: Sequence[Failure]) -> Failure:
+    """Several crops of one image can fail; the image gets one row naming the first stage hit."""
+    first = min(failures, key=lambda f: ("read", "decode", "detect", "classify", "segment").index(f.stage))
+    if len(failures) == 1:
+        return first
+    return dataclasses.replace(first, message=f"{first.message} (and {len(failures) - 1} more failures)")
+
+
+class _Summarize(beam.DoFn):
+    def __init__(self, ctx: ScanContext):
+        self._ctx = ctx
+
+    def process(self, grouped: tuple[str, dict[str, list]]) -> Iterable:
+        uri, parts = grouped
+        infos, bottles, failures = parts["image"], parts["bottle"], parts["failure"]
+        if failures:
+            failure = merge_failures(failures)
+            yield beam.pvalue.TaggedOutput(FAILURES, failure_row(failure, self._ctx.scan_id, utc_now()))
+            return
+        (info,) = infos
+        if len(bottles) != info.bottles:
+            raise AssertionError(f"{uri}: {info.bottles} detections but {len(bottles)} measured")
+        yield summary_row(info, bottles, self._ctx, utc_now())
+
+
+class Summarize(beam.PTransform):
+    """Join images, bottles and later-stage failures by URI into summary rows and failure rows."""
+
+    def __init__(self, ctx: ScanContext):
+        super().__init__()
+        self._ctx = ctx
+
+    def expand(self, parts: dict[str, Any]):
+        grouped = parts | "GroupByImage" >> beam.CoGroupByKey()
+        out = grouped | "Rows" >> beam.ParDo(_Summarize(self._ctx)).with_outputs(FAILURES, main="summaries")
+        return {"summaries": out.summaries, FAILURES: out[FAILURES]}
