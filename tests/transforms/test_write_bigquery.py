@@ -1,0 +1,127 @@
+"""The BigQuery sink through Beam's WriteToBigQuery (FILE_LOADS via gs://) against real emulators."""
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from pipeline.sinks import write_rows
+from tests.bq_emulator import bq_emulator, gcs_disk_emulator  # noqa: F401  (fixtures)
+from transforms.crops import ImageInfo
+from transforms.records import BottleResult, Failure
+from transforms.summarize import ScanContext, failure_row, summary_row
+from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, TableSpec, json_value, parse_table,
+                                       table_options)
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
+
+T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
+
+
+def scan_rows(scan_id: str, at: datetime.datetime) -> dict[str, list[dict]]:
+    """Three images (two bottles, none, one) and one failure, as the Summarize stage makes them."""
+    ctx = ScanContext(scan_id, "det@1", "cls@1", "seg@1")
+    target = BottleResult(0, (10.0, 20.0, 50.0, 120.0), 0.9, 0.8, True, 3000.0, 2500.0, 2500.0, "mask")
+    other = BottleResult(1, (60.0, 20.0, 90.0, 110.0), 0.7, 0.1, False, 2100.0)
+    lone = BottleResult(0, (0.0, 0.0, 8.0, 30.0), np.float32(0.5), 0.95, True, 200.0, None, 200.0, "expected")
+    summaries = [
+        summary_row(ImageInfo("gs://b/shelf/a.jpg", 640, 480, 2), [other, target], ctx, at),
+        summary_row(ImageInfo("gs://b/shelf/b.jpg", 320, 240, 0), [], ctx, at + datetime.timedelta(seconds=1)),
+        summary_row(ImageInfo("gs://b/shelf/c.jpg", 100, 50, 1), [lone], ctx, at + datetime.timedelta(seconds=3)),
+    ]
+    failures = [failure_row(Failure("gs://b/shelf/bad.jpg", "decode", "truncated", "cut short"), scan_id, at)]
+    return {"summaries": summaries, "failures": failures}
+
+
+def write(rows: dict[str, list[dict]], output: str, scan_id: str, emulator, *flags: str) -> None:
+    options = PipelineOptions([f"--project={emulator.project}", f"--temp_location={emulator.temp_location}",
+                               *flags])
+    with TestPipeline(options=options) as p:
+        write_rows({name: p | f"Create{name}" >> beam.Create(r, reshuffle=False) for name, r in rows.items()},
+                   output, scan_id)
+
+
+def parquet_rows(directory: str) -> list[dict]:
+    return sorted(pq.read_table(directory).to_pylist(), key=lambda r: r["image_uri"])
+
+
+def test_parse_table():
+    assert parse_table("bq://my-proj.ds.t") == TableSpec("my-proj", "ds", "t")
+    assert parse_table("my-proj:ds.t") == TableSpec("my-proj", "ds", "t")
+    assert parse_table("my-proj:ds.t").suffixed(FAILURES_SUFFIX).beam == "my-proj:ds.t_failures"
+    with pytest.raises(ValueError, match="bq://PROJECT.DATASET.TABLE"):
+        parse_table("bq://ds.t")
+
+
+def test_json_value_makes_load_file_values():
+    row = {"n": np.int64(3), "x": [np.float32(0.5)], "at": T0, "d": [{"s": np.bool_(True)}]}
+    assert json_value(row) == {"n": 3, "x": [0.5], "at": "2026-03-04 23:59:58.123456 UTC", "d": [{"s": True}]}
+    with pytest.raises(ValueError, match="naive"):
+        json_value(datetime.datetime(2026, 1, 1))
+
+
+def test_table_options_partition_by_scan_time():
+    for fields in (SUMMARY_FIELDS, FAILURE_FIELDS):
+        assert table_options(fields) == {"timePartitioning": {"type": "DAY", "field": "processed_at"},
+                                         "clustering": {"fields": list(CLUSTER_FIELDS)}}
+
+
+def test_sitecustomize_points_new_processes_at_the_emulator(bq_emulator):
+    code = ("from apache_beam.io.gcp.internal.clients.bigquery import BigqueryV2; print(BigqueryV2.BASE_URL)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    assert out.stdout.strip() == f"{bq_emulator.endpoint}/bigquery/v2/"
+
+
+@pytest.mark.slow
+def test_rows_equal_parquet_and_rerun_replaces(bq_emulator, tmp_path):
+    rows = scan_rows("scan-1", T0)
+    write(rows, str(tmp_path), "scan-1", bq_emulator)
+    write(rows, bq_emulator.output("summary"), "scan-1", bq_emulator)
+
+    expected = parquet_rows(str(tmp_path / "summaries" / "scan_id=scan-1"))
+    assert [r["bottles"] for r in expected] == [2, 0, 1]
+    assert bq_emulator.rows("summary") == expected
+    assert bq_emulator.rows("summary_failures") == parquet_rows(str(tmp_path / "failures" / "scan_id=scan-1"))
+
+    # The same scan again a day later, so in other partitions: replaced, not doubled, none left behind.
+    later = T0 + datetime.timedelta(days=1)
+    write(scan_rows("scan-1", later), bq_emulator.output("summary"), "scan-1", bq_emulator)
+    again = bq_emulator.rows("summary")
+    assert len(again) == 3 and min(r["processed_at"] for r in again) == later
+    assert len(bq_emulator.rows("summary_failures")) == 1
+
+    write(scan_rows("scan-2", later), bq_emulator.output("summary"), "scan-2", bq_emulator)
+    both = bq_emulator.rows("summary", order_by="scan_id, image_uri")
+    assert [r["scan_id"] for r in both] == ["scan-1"] * 3 + ["scan-2"] * 3
+    assert len(bq_emulator.rows("summary_failures")) == 2
+
+
+@pytest.mark.slow
+def test_tables_are_partitioned_and_clustered(bq_emulator):
+    write({"summaries": scan_rows("scan-p", T0)["summaries"], "failures": []},
+          bq_emulator.output("parted"), "scan-p", bq_emulator)
+    client = bq_emulator.client()
+    for name in ("parted", "parted_failures"):  # no failures in this scan: the table exists all the same
+        table = client.get_table(f"{bq_emulator.project}.{bq_emulator.dataset}.{name}")
+        assert (table.time_partitioning.type_, table.time_partitioning.field) == ("DAY", "processed_at")
+        assert table.clustering_fields == list(CLUSTER_FIELDS)
+        detections = {f.name: f for f in table.schema}.get("detections")
+        if name == "parted":
+            assert (detections.field_type, detections.mode) == ("RECORD", "REPEATED")
+    assert len(bq_emulator.rows("parted")) == 3
+    assert bq_emulator.rows("parted_failures") == []
+
+
+@pytest.mark.slow
+def test_multi_process_workers_reach_the_emulator(bq_emulator):
+    write(scan_rows("scan-mp", T0), bq_emulator.output("multi"), "scan-mp", bq_emulator,
+          "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    assert [r["image_uri"] for r in bq_emulator.rows("multi")] == [
+        "gs://b/shelf/a.jpg", "gs://b/shelf/b.jpg", "gs://b/shelf/c.jpg"]
