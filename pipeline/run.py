@@ -7,13 +7,15 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline.options import SAMPLES, ScanOptions, default_scan_id
 from pipeline.report import ScanReport, scan_report
 from pipeline.sinks import write_rows
 from transforms.incremental import parse_modified_after
+
+_LOG = logging.getLogger("pipeline.run")
 
 
 def parse_class_filter(text: str | None) -> tuple[int, ...] | None:
@@ -66,8 +68,16 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         skip_scanned_in=scan.output if scan.skip_scanned else None)
 
 
-def run(argv: list[str] | None = None) -> ScanReport:
-    """Parse options, build the scan, run it to the end and return its report."""
+def submits_remotely(options: PipelineOptions) -> bool:
+    """Dataflow jobs (and templates) run elsewhere: the launcher submits and returns."""
+    return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
+
+
+def run(argv: list[str] | None = None) -> ScanReport | None:
+    """Parse options, build the scan and run it; locally, wait and return the scan's report.
+
+    On Dataflow this returns None once the job is submitted (or the template is written).
+    """
     options = PipelineOptions(argv)
     scan = options.view_as(ScanOptions)
     cfg = scan_config(scan)
@@ -76,6 +86,12 @@ def run(argv: list[str] | None = None) -> ScanReport:
     rows = build_scan(p, cfg)
     where = write_rows(rows, scan.output, cfg.scan_id)
     result = p.run()
+    if submits_remotely(options):
+        template = options.view_as(GoogleCloudOptions).template_location
+        job_id = getattr(result, "job_id", lambda: None)() if not template else None
+        _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
+                     else f"submitted as Dataflow job {job_id}; output: {where}")
+        return None
     result.wait_until_finish()
     return scan_report(result, cfg.scan_id, where, time.monotonic() - started)
 
@@ -83,7 +99,8 @@ def run(argv: list[str] | None = None) -> ScanReport:
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     report = run(sys.argv[1:])
-    print(report.table())
+    if report is not None:
+        print(report.table())
 
 
 if __name__ == "__main__":
