@@ -91,10 +91,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def json_row(row: dict[str, Any]) -> dict[str, Any]:
-    return json_value(row)
-
-
 class _ReplaceScan(beam.DoFn):
     """Create the table if needed (partitioned, clustered) and delete the scan's earlier rows."""
 
@@ -121,7 +117,8 @@ class _ReplaceScan(beam.DoFn):
 
 
 def _after(row: dict[str, Any], unused_deleted: int) -> dict[str, Any]:
-    return json_row(row)
+    """The row, once the side input (the delete's result) exists: this orders the load after the delete."""
+    return json_value(row)
 
 
 class WriteTableToBigQuery(beam.PTransform):

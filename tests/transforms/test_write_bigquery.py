@@ -17,10 +17,10 @@ from pipeline.sinks import write_rows
 from tests.bq_emulator import bq_emulator, gcs_disk_emulator  # noqa: F401  (fixtures)
 from transforms.crops import ImageInfo
 from transforms.records import BottleResult, Failure
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
 from transforms.summarize import ScanContext, failure_row, summary_row
 from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, TableSpec, json_value, parse_table,
                                        table_options)
-from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
 
 T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
 
