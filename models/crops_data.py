@@ -1,0 +1,157 @@
+"""Labeled crops for the classifier: a folder of label subfolders or a crops.jsonl, local or gs://.
+
+Every crop is identified by the sha256 of its bytes, so caches and the training-data hash follow
+content, not file names.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import re
+from typing import Sequence
+
+import numpy as np
+
+_LOG = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LabeledCrop:
+    """One labeled crop, decoded.
+
+    uri: where the bytes came from (absolute path or gs:// URI).
+    label: True for the target product.
+    group: the source image; crops sharing a group never straddle a split.
+    brand: an optional finer category for per-brand metrics ("" when unknown).
+    sha256: hex digest of the file bytes.
+    pixels: H x W x 3 uint8 RGB.
+    """
+
+    uri: str
+    label: bool
+    group: str
+    brand: str
+    sha256: str
+    pixels: np.ndarray
+
+
+class CropDataError(ValueError):
+    """The labeled set cannot be used; the message names the path and what to fix."""
+
+
+def _join(base: str, relative: str) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    if "://" in relative or relative.startswith("/"):
+        return relative
+    return FileSystems.join(base, relative)
+
+
+def _dirname(path: str) -> str:
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.split(path)[0]
+
+
+def read_bytes(uri: str) -> bytes:
+    """The bytes of a local path or any Beam FileSystems URI (gs://...)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(uri) as f:
+        return f.read()
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Image bytes -> H x W x 3 uint8 RGB (EXIF orientation applied)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def _folder_entries(root: str, group_pattern: str | None) -> list[dict]:
+    from apache_beam.io.filesystems import FileSystems
+
+    pattern = re.compile(group_pattern) if group_pattern else None
+    entries = []
+    for match in FileSystems.match([FileSystems.join(root, "*", "*")])[0].metadata_list:
+        path = match.path
+        if not path.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        label_dir, name = FileSystems.split(path)
+        label = FileSystems.split(label_dir)[1]
+        stem = name.rsplit(".", 1)[0]
+        found = pattern.search(stem) if pattern else None
+        group = found.group(1) if found else stem  # without a pattern each crop is its own group
+        entries.append({"uri": path, "label": label, "group": f"{label}/{group}" if not found else group})
+    return sorted(entries, key=lambda e: e["uri"])
+
+
+def _jsonl_entries(path: str) -> list[dict]:
+    base = _dirname(path)
+    entries = []
+    for n, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            uri, label = record["uri"], record["label"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CropDataError(f"{path}:{n}: expected a JSON object with 'uri' and 'label' ({e!r})") from e
+        entries.append({"uri": _join(base, uri), "label": label, "group": record.get("group") or uri,
+                        "brand": record.get("brand") or ""})
+    return entries
+
+
+def list_crops(path: str, group_pattern: str | None = None) -> list[dict]:
+    """The {uri, label, group[, brand]} entries of a crops.jsonl or a folder of label subfolders.
+
+    group_pattern: for folders, a regex whose first group, searched in the file stem, names the
+    source image (e.g. r"^(\\d+)_\\d+$" for synth's 000001_03.jpg); otherwise each crop is its own group.
+    """
+    if path.endswith(".jsonl"):
+        entries = _jsonl_entries(path)
+    else:
+        entries = _folder_entries(path.rstrip("/"), group_pattern)
+    if not entries:
+        raise CropDataError(f"no crops found in {path}: expected a crops.jsonl or a folder with "
+                            "one subfolder per label (target/, other/) holding images")
+    return entries
+
+
+def load_crops(path: str, positive: str = "target", group_pattern: str | None = None,
+               limit: int | None = None) -> tuple[list[LabeledCrop], list[str]]:
+    """Read and decode every crop; returns (crops, skipped) where skipped says 'uri: cause'.
+
+    positive: the label that means "target"; every other label is a negative.
+    """
+    entries = list_crops(path, group_pattern)[:limit]
+    crops, skipped = [], []
+    for e in entries:
+        try:
+            data = read_bytes(e["uri"])
+            pixels = decode(data)
+        except (OSError, ValueError) as err:  # missing file, truncated or non-image bytes
+            skipped.append(f"{e['uri']}: {type(err).__name__}: {err}")
+            continue
+        crops.append(LabeledCrop(uri=e["uri"], label=e["label"] == positive, group=str(e["group"]),
+                                 brand=e.get("brand", ""), sha256=hashlib.sha256(data).hexdigest(),
+                                 pixels=pixels))
+    for line in skipped[:5]:
+        _LOG.warning("skipped crop %s", line)
+    labels = {c.label for c in crops}
+    if labels != {True, False}:
+        raise CropDataError(f"{path}: need both '{positive}' crops and other crops; "
+                            f"found {sum(c.label for c in crops)} of {len(crops)} labeled '{positive}'")
+    return crops, skipped
+
+
+def data_hash(crops: Sequence[LabeledCrop]) -> str:
+    """A hash of the labeled set's content: image bytes, labels and groups, in any order."""
+    lines = sorted(f"{c.sha256} {int(c.label)} {c.group}" for c in crops)
+    return "sha256:" + hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
