@@ -67,7 +67,7 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     fill = seg.meta.extra.get("expected_fill", {})
     bins, fills = fill.get("aspect", ()), fill.get("fill", ())
 
-    scanned = p | "AlreadyScanned" >> ScannedUris(cfg.skip_scanned_in) if cfg.skip_scanned_in else None
+    scanned = p | "AlreadyScanned" >> ScannedUris(cfg.skip_scanned_in, cfg.scan_id) if cfg.skip_scanned_in else None
     read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned)
     # Break fusion: reading stays spread over workers, and inference (GPU) is not tied to it.
     encoded = read["images"] | "BeforeInference" >> beam.Reshuffle()

@@ -25,16 +25,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.gcs_emulator import BUCKET, GcsEmulator, fake_credentials, free_port, wait_for_port
+from tests.gcs_emulator import GcsEmulator, free_port, wait_for_port
 
 PROJECT = "test-project"
 DATASET = "shelfscan"
 SITECUSTOMIZE_DIR = Path(__file__).parent / "bq_sitecustomize"
-
-
-@dataclasses.dataclass
-class DiskGcsEmulator(GcsEmulator):
-    root: Path  # gs://BUCKET/NAME is the file ROOT/BUCKET/NAME
 
 
 @dataclasses.dataclass
@@ -44,7 +39,7 @@ class BigQueryEmulator:
     endpoint: str  # http://127.0.0.1:PORT
     project: str
     dataset: str
-    gcs: DiskGcsEmulator
+    gcs: GcsEmulator
     temp_location: str  # a gs:// prefix for Beam's --temp_location
 
     def client(self):
@@ -92,26 +87,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def gcs_disk_emulator(tmp_path_factory) -> Iterator[DiskGcsEmulator]:
-    """gcp-storage-emulator storing objects on disk; `.root` is where `gs://BUCKET/NAME` lives."""
-    base = tmp_path_factory.mktemp("gcs_disk")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1", f"--port={port}",
-         f"--default-bucket={BUCKET}", "--quiet"],
-        env={**os.environ, "STORAGE_BASE": str(base), "STORAGE_DIR": "objects"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = _Env()
-    env.set("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
-    env.set("GOOGLE_APPLICATION_CREDENTIALS", str(fake_credentials(base / "creds.json")))
-    env.set("NO_GCE_CHECK", "true")
-    env.set("GOOGLE_CLOUD_PROJECT", PROJECT)
-    try:
-        wait_for_port(port, process)
-        yield DiskGcsEmulator(os.environ["STORAGE_EMULATOR_HOST"], BUCKET, base / "objects")
-    finally:
-        _stop(process)
-        env.restore()
+def gcs_disk_emulator(gcs_emulator) -> GcsEmulator:
+    """The session's GCS emulator, which stores objects on disk under `.root`."""
+    return gcs_emulator
 
 
 def _duckdb_home(home: Path) -> Path:

@@ -45,6 +45,7 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -
 class GcsEmulator:
     endpoint: str
     bucket: str
+    root: Path  # objects live on disk: gs://BUCKET/NAME is the file ROOT/BUCKET/NAME
 
     def client(self):
         from google.cloud import storage
@@ -73,14 +74,17 @@ def fake_credentials(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
+    base = tmp_path_factory.mktemp("gcs")
     port = free_port()
+    # On disk rather than in memory: the BigQuery emulator reads load files straight from ROOT.
     process = subprocess.Popen(
         [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1", f"--port={port}",
-         "--in-memory", f"--default-bucket={BUCKET}"],
+         f"--default-bucket={BUCKET}", "--quiet"],
+        env={**os.environ, "STORAGE_BASE": str(base), "STORAGE_DIR": "objects"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
-        "GOOGLE_APPLICATION_CREDENTIALS": str(fake_credentials(tmp_path_factory.mktemp("gcs") / "creds.json")),
+        "GOOGLE_APPLICATION_CREDENTIALS": str(fake_credentials(base / "creds.json")),
         "NO_GCE_CHECK": "true",
         "GOOGLE_CLOUD_PROJECT": "test-project",
     }
@@ -88,7 +92,7 @@ def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
     os.environ.update(env)
     try:
         wait_for_port(port, process)
-        yield GcsEmulator(env["STORAGE_EMULATOR_HOST"], BUCKET)
+        yield GcsEmulator(env["STORAGE_EMULATOR_HOST"], BUCKET, base / "objects")
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -53,17 +53,57 @@ def image_uris(readable: fileio.ReadableFile) -> Iterable[str]:
     yield from table.column("image_uri").to_pylist()
 
 
-class ScannedUris(beam.PTransform):
-    """Image URIs that already have a summary row under a Parquet `output` (none on a first run)."""
+def _other_scan(path: str, scan_id: str) -> bool:
+    return f"scan_id={scan_id}/" not in path.replace("\\", "/")
 
-    def __init__(self, output: str):
+
+class _QueryScanned(beam.DoFn):
+    """Distinct image URIs of a BigQuery summaries table, other scans only (none if it does not exist)."""
+
+    def __init__(self, spec, scan_id: str):
+        self._spec, self._scan_id = spec, scan_id
+
+    def process(self, unused) -> Iterable[str]:
+        from google.api_core.exceptions import NotFound
+        from google.cloud import bigquery
+
+        client = bigquery.Client(project=self._spec.project)
+        query = f"SELECT DISTINCT image_uri FROM {self._spec.sql} WHERE scan_id != @scan_id"
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("scan_id", "STRING", self._scan_id)])
+        try:
+            for row in client.query(query, job_config=config).result(page_size=10_000):
+                yield row["image_uri"]
+        except NotFound:  # a first scan: no table yet
+            return
+
+
+class ScannedUris(beam.PTransform):
+    """Image URIs that already have a summary row in `output` from another scan than `scan_id`.
+
+    `output` is a Parquet prefix or a BigQuery table (bq://P.D.T, P:D.T). Rows of `scan_id` itself do
+    not count: re-running a scan replaces its rows, so it must rescan its own images.
+    """
+
+    def __init__(self, output: str, scan_id: str):
         super().__init__()
-        self.output = output
+        self.output, self.scan_id = output, scan_id
 
     def expand(self, pbegin):
+        from transforms.write_bigquery import parse_table
+
+        try:
+            spec = parse_table(self.output)
+        except ValueError:
+            spec = None
+        if spec is not None:
+            return (pbegin | "Once" >> beam.Create([None])
+                    | "QueryScanned" >> beam.ParDo(_QueryScanned(spec, self.scan_id)))
+        scan_id = self.scan_id
         return (pbegin
                 | "MatchSummaries" >> fileio.MatchFiles(summaries_pattern(self.output),
                                                         empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
+                | "OtherScans" >> beam.Filter(lambda m: _other_scan(m.path, scan_id))
                 | "OpenSummaries" >> fileio.ReadMatches()
                 | "ImageUris" >> beam.FlatMap(image_uris))
 

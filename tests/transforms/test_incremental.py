@@ -46,13 +46,20 @@ def test_images_summarized_by_any_earlier_scan_are_dropped(tmp_path):
     _summaries(tmp_path, "scan-1", ["a.jpg", "b.jpg"])
     _summaries(tmp_path, "scan-2", ["c.jpg"])
     with TestPipeline() as p:
-        scanned = p | ScannedUris(str(tmp_path))
+        scanned = p | ScannedUris(str(tmp_path), "scan-3")
         candidates = p | beam.Create([(u, u.upper()) for u in ("a.jpg", "c.jpg", "d.jpg", "e.jpg")])
         assert_that(candidates | DropScanned(scanned), equal_to([("d.jpg", "D.JPG"), ("e.jpg", "E.JPG")]))
 
 
+def test_a_rerun_scan_does_not_skip_its_own_images(tmp_path):
+    _summaries(tmp_path, "scan-1", ["a.jpg"])
+    _summaries(tmp_path, "scan-2", ["b.jpg"])
+    with TestPipeline() as p:
+        assert_that(p | ScannedUris(str(tmp_path), "scan-2"), equal_to(["a.jpg"]))
+
+
 def test_a_first_scan_drops_nothing(tmp_path):
     with TestPipeline() as p:
-        scanned = p | ScannedUris(str(tmp_path / "empty"))
+        scanned = p | ScannedUris(str(tmp_path / "empty"), "scan-1")
         candidates = p | beam.Create([("a.jpg", 1)])
         assert_that(candidates | DropScanned(scanned), equal_to([("a.jpg", 1)]))

@@ -14,7 +14,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipeline.sinks import write_rows
-from tests.bq_emulator import bq_emulator, gcs_disk_emulator  # noqa: F401  (fixtures)
 from transforms.crops import ImageInfo
 from transforms.records import BottleResult, Failure
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
