@@ -36,7 +36,7 @@ class Backbone:
 
 
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, np.float64)))  # no overflow
 
 
 def grad_cam(features: np.ndarray, logit_from_features: Callable[[Any], Any]) -> np.ndarray:

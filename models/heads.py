@@ -102,7 +102,7 @@ class MLPHead:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         logits = np.asarray(self.model(np.asarray(x, np.float32), training=False))[:, 0]
-        return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        return 0.5 * (1.0 + np.tanh(0.5 * logits.astype(np.float64)))  # no overflow
 
     def logit_tf(self, embedding):
         return self.model(embedding, training=False)[:, 0]

@@ -1,7 +1,7 @@
 """Grouped splits: every crop of one source image lands on the same side.
 
-Groups are shuffled within two strata (groups holding any target crop, groups holding none) so that
-validation and test both see both classes when there are enough groups.
+Validation and test each get about their share of target crops and of other crops, so both see both
+classes whenever the groups allow it.
 """
 from __future__ import annotations
 
@@ -20,21 +20,32 @@ def _strata(groups: np.ndarray, labels: np.ndarray, rng: np.random.Generator) ->
 
 def split_groups(groups: Sequence[str], labels: Sequence[bool], val_fraction: float = 0.15,
                  test_fraction: float = 0.15, seed: int = 0) -> np.ndarray:
-    """TRAIN/VAL/TEST per crop, holding out about the given fractions of groups (at least one each
-    when a stratum has three or more groups)."""
+    """TRAIN/VAL/TEST per crop, whole groups at a time.
+
+    Groups are visited in a seeded random order and given to test, then validation, while they still
+    need target or other crops to reach about the fraction of each class (at least one crop of each
+    class where possible); training always keeps crops of both classes. Everything else is TRAIN.
+    """
     groups, labels = np.asarray(groups), np.asarray(labels, dtype=bool)
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise ValueError(f"need 0 <= val, test fractions and val + test < 1; got {val_fraction}, {test_fraction}")
-    side = {}
-    for names in _strata(groups, labels, np.random.default_rng(seed)):
-        n = len(names)
-        n_test = int(round(test_fraction * n))
-        n_val = int(round(val_fraction * n))
-        if n >= 3:
-            n_test = max(n_test, 1 if test_fraction > 0 else 0)
-            n_val = max(n_val, 1 if val_fraction > 0 else 0)
-        for i, name in enumerate(names):
-            side[name] = TEST if i < n_test else VAL if i < n_test + n_val else TRAIN
+    names = np.random.default_rng(seed).permutation(np.unique(groups))
+    counts = {g: (int(labels[groups == g].sum()), int((~labels[groups == g]).sum())) for g in names}
+    left_t, left_o = int(labels.sum()), int((~labels).sum())
+    side = {g: TRAIN for g in names}
+    for name, fraction in ((TEST, test_fraction), (VAL, val_fraction)):
+        if fraction <= 0:
+            continue
+        need_t, need_o = max(1, round(fraction * labels.sum())), max(1, round(fraction * (~labels).sum()))
+        got_t = got_o = 0
+        for g in names:
+            t, o = counts[g]
+            if side[g] != TRAIN or (got_t >= need_t and got_o >= need_o):
+                continue
+            useful = (t and got_t < need_t) or (o and got_o < need_o)
+            if useful and left_t - t >= 1 and left_o - o >= 1:
+                side[g] = name
+                got_t, got_o, left_t, left_o = got_t + t, got_o + o, left_t - t, left_o - o
     return np.array([side[g] for g in groups])
 
 
