@@ -89,6 +89,15 @@ def _compact(m: dict) -> dict:
     return {k: m[k] for k in ("n", "accuracy", "auc", "precision", "recall", "f1")}
 
 
+def _cross_validation(folds: list[dict]) -> dict:
+    out: dict = {"folds": folds}
+    for key in ("accuracy", "auc", "f1"):
+        values = [f[key] for f in folds if f[key] is not None]  # a fold with one class has no AUC
+        out[f"{key}_mean"] = round(float(np.mean(values)), 5) if values else None
+        out[f"{key}_std"] = round(float(np.std(values)), 5) if values else None
+    return out
+
+
 def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
     """Train, evaluate, report and export; returns metrics.json's content.
 
@@ -146,9 +155,7 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
         "command": command,
     }
     if args.folds:
-        out["cross_validation"] = {"folds": fold_metrics, **{
-            f"{key}_mean": round(float(np.mean([f[key] for f in fold_metrics])), 5) for key in ("accuracy", "auc", "f1")}, **{
-            f"{key}_std": round(float(np.std([f[key] for f in fold_metrics])), 5) for key in ("accuracy", "auc", "f1")}}
+        out["cross_validation"] = _cross_validation(fold_metrics)
     summary = classifier_metrics.summary_text(test_m, "test" if not args.test_data else f"test ({args.test_data})")
     summary += (f"\n  validation AUC {val_m['auc']}, threshold {result.threshold:.4f}: {result.threshold_rule}"
                 f"\n  embedding cache: {cache.hits} hits, {cache.misses} misses")
@@ -186,6 +193,10 @@ def _write_outputs(local: Path, out: dict, result, crops, sides, test_crops, sum
         for i, c in enumerate(crops):
             f.write(json.dumps({"uri": c.uri, "group": c.group, "label": bool(c.label), "side": str(sides[i]),
                                 "sha256": c.sha256}) + "\n")
+        if args.test_data:
+            for c in test_crops:
+                f.write(json.dumps({"uri": c.uri, "group": c.group, "label": bool(c.label), "side": "test",
+                                    "sha256": c.sha256, "source": "test_data"}) + "\n")
         for e in result.train_examples:
             if e.copy:
                 f.write(json.dumps({"uri": crops[e.crop].uri, "group": crops[e.crop].group,

@@ -146,3 +146,26 @@ def test_threshold_by_f1_or_min_precision():
     assert 0.3 < t <= 0.4 and "F1" in rule
     t, rule = choose_threshold(y, p, min_precision=1.0)
     assert t == pytest.approx(0.6) and "precision" in rule
+
+
+@pytest.mark.slow
+def test_gs_data_and_out_through_beam_filesystems(crops_dir, gcs_emulator, tmp_path):
+    uri = gcs_emulator.upload_dir(crops_dir, "labeled")
+    local = _run(crops_dir / "crops.jsonl", tmp_path / "local", tmp_path / "c1")
+    remote = _run(f"{uri}/crops.jsonl", "gs://shelfscan-test/model-out", tmp_path / "c2")
+    assert remote["data"]["trained_on"] == local["data"]["trained_on"]  # same bytes, labels, groups
+    assert remote["test"]["auc"] == local["test"]["auc"]
+    assert {"model-out/metrics.json", "model-out/examples.jsonl"} <= set(gcs_emulator.names("model-out/"))
+    folder = _run(f"{uri}/crops", tmp_path / "folder", tmp_path / "c2", "--group_pattern", r"^(\d+)_\d+$")
+    assert folder["data"]["crops"] == local["data"]["crops"]
+    assert sum(side["groups"] for side in folder["data"]["split"].values()) == SYNTH_SCENES
+
+
+def test_folder_of_label_subfolders_and_k_fold(crops_dir, tmp_path):
+    # each crop its own group without --group_pattern; with it, the scene is the group
+    folder = _run(crops_dir / "crops", tmp_path / "a", tmp_path / "c", "--folds", "3")
+    cv = folder["cross_validation"]
+    assert len(cv["folds"]) == 3 and sum(f["n"] for f in cv["folds"]) == folder["data"]["crops"]
+    assert cv["auc_mean"] is not None
+    with pytest.raises(SystemExit):
+        _run(crops_dir / "crops", tmp_path / "b", tmp_path / "c", "--folds", "3", "--test_data", str(crops_dir))
