@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable, Sequence
 
 import apache_beam as beam
@@ -12,18 +13,29 @@ from apache_beam.io.filesystems import FileSystems
 from transforms.incremental import DropScanned, modified_after
 from transforms.records import Failure
 
+try:  # what GCS (and other Google storage clients) raise on 403/404/5xx: not an OSError
+    from google.api_core.exceptions import GoogleAPIError as _CloudError
+except ImportError:  # apache-beam without [gcp]
+    _CloudError = OSError
+
 FAILURES = "failures"
+# A comment starts a line or follows whitespace, so object names like gs://b/shelf#2.jpg survive.
+_COMMENT = re.compile(r"(^|\s)#.*")
 
 
 def parse_input_list(text: str) -> list[str]:
     """URIs of an --input_list file: one per line; blank lines and # comments are ignored."""
-    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    lines = (_COMMENT.sub("", line).strip() for line in text.splitlines())
     return [line for line in lines if line]
 
 
 def read_input_list(path: str) -> list[str]:
-    with FileSystems.open(path, compression_type="uncompressed") as f:
-        return parse_input_list(f.read().decode("utf-8"))
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as f:
+            return parse_input_list(f.read().decode("utf-8-sig"))
+    except (OSError, _CloudError, beam.io.filesystem.BeamIOError) as e:
+        raise OSError(f"--input_list {path} cannot be read ({type(e).__name__}: {e}); "
+                      "check the path and your read access") from e
 
 
 def _is_directory(metadata: FileMetadata) -> bool:
@@ -41,9 +53,10 @@ class _Match(beam.DoFn):
     def process(self, pattern: str) -> Iterable:
         try:
             found = [m for m in FileSystems.match([pattern])[0].metadata_list if not _is_directory(m)]
-        except (OSError, ValueError, beam.io.filesystem.BeamIOError) as e:
+        except (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError) as e:
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                pattern, "read", type(e).__name__, f"listing {pattern} failed: {e}"))
+                pattern, "read", type(e).__name__,
+                f"listing {pattern} failed ({e}); check the bucket/folder exists and your list access"))
             return
         if not found:
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(
@@ -63,10 +76,11 @@ class _Read(beam.DoFn):
         uri = readable.metadata.path
         try:
             data = readable.read()
-        except (OSError, beam.io.filesystem.BeamIOError) as e:  # vanished, permission, network
+        except (OSError, _CloudError, beam.io.filesystem.BeamIOError) as e:  # vanished, permission, network
             self._failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, Failure(uri, "read", type(e).__name__,
-                                                             f"could not read {uri}: {e}"))
+            yield beam.pvalue.TaggedOutput(FAILURES, Failure(
+                uri, "read", type(e).__name__,
+                f"could not read {uri} ({e}); check it still exists and the workers may read it"))
             return
         self._read.inc()
         yield uri, data
