@@ -1,13 +1,17 @@
 """Decoding: every awkward input either decodes to upright RGB or fails with a named reason."""
+import io
 import resource
+import time
+import warnings
 
 import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from PIL import Image, ImageFile
 
-from tests.corpus import bomb_png, write_bad_corpus
+from tests.corpus import _encoded, _photo, bomb_png, write_bad_corpus
 from transforms.decode import DecodeError, DecodeImages, decode_image
 
 MAX_PIXELS = 50_000_000
@@ -64,6 +68,75 @@ def test_the_pixel_limit_is_checked_before_decoding():
     assert error.value.error_type == "too_many_pixels"
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 50_000, "the bomb was decoded"
+
+
+def test_the_corpus_bomb_is_refused_from_its_header():
+    start = time.perf_counter()
+    with pytest.raises(DecodeError, match="900000000 pixels.*downscale it") as error:
+        decode_image("bomb.png", bomb_png(), MAX_PIXELS)
+    assert error.value.error_type == "too_many_pixels"
+    assert time.perf_counter() - start < 1.0
+
+
+def test_between_our_limit_and_pillows_the_header_check_refuses_without_warnings():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DecodeError, match="10000x10000 = 100 MP, over the 50 MP limit"):
+            decode_image("big.png", bomb_png(side=10_000), MAX_PIXELS)
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_truncated_images_are_never_padded():
+    import pipeline.graph  # noqa: F401  (loads every scan module: none may turn LOAD_TRUNCATED_IMAGES on)
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+    jpeg, png = _encoded(_photo(), "JPEG"), _encoded(_photo(), "PNG")
+    # cut in the header, in the first scan, in the pixel data; some fail in Image.open already
+    for name, data in [("a.jpg", jpeg[:20]), ("b.jpg", jpeg[:200]), ("c.jpg", jpeg[:-40]),
+                       ("d.png", png[:20]), ("e.png", png[:40]), ("f.png", png[:-30]),
+                       ("g.webp", _encoded(_photo(), "WEBP")[:300])]:
+        with pytest.raises(DecodeError) as error:
+            decode_image(name, data, MAX_PIXELS)
+        assert error.value.error_type == "truncated", (name, str(error.value))
+        assert "re-upload" in str(error.value)
+
+
+def test_a_damaged_stream_with_its_end_is_corrupt_not_truncated():
+    jpeg = _encoded(_photo(), "JPEG")
+    damaged = jpeg[:4] + b"\x00" * 200 + jpeg[204:]
+    with pytest.raises(DecodeError) as error:
+        decode_image("damaged.jpg", damaged, MAX_PIXELS)
+    assert error.value.error_type == "corrupt"
+
+
+def test_heic_photos_say_what_to_do():
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    with pytest.raises(DecodeError, match="HEIC.*convert it to JPEG") as error:
+        decode_image("IMG_0001.HEIC", heic, MAX_PIXELS)
+    assert error.value.error_type == "not_an_image"
+
+
+@pytest.mark.parametrize("fmt, options", [("WEBP", {"lossless": True}), ("TIFF", {})])
+def test_multi_frame_files_give_their_first_frame(fmt, options):
+    frames = [Image.new("RGB", (30, 20), (80 * i, 10, 10)) for i in (1, 0, 2)]
+    data = _encoded(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
+    assert Image.open(io.BytesIO(data)).n_frames == 3
+    image = decode_image(f"multi.{fmt.lower()}", data, MAX_PIXELS)
+    assert image.pixels.shape == (20, 30, 3) and image.pixels[0, 0].tolist() == [80, 10, 10]
+
+
+def test_other_modes_come_out_as_rgb():
+    photo = _photo()
+    wide = Image.fromarray(np.full((4, 4), 1_000_000, np.int32))  # 32-bit: scaled by its peak
+    for name, image in [("one.png", photo.convert("1")), ("grey.png", photo.convert("L")),
+                        ("la.png", photo.convert("LA")), ("wide.tif", wide),
+                        ("trns.png", photo.convert("P", palette=Image.ADAPTIVE))]:
+        fmt = "TIFF" if name.endswith("tif") else "PNG"
+        data = _encoded(image, fmt, **({"transparency": 0} if name == "trns.png" else {}))
+        decoded = decode_image(name, data, MAX_PIXELS)
+        assert decoded.pixels.dtype == np.uint8 and decoded.pixels.shape[2] == 3, name
+    assert decoded.pixels.shape[:2] == (120, 160)
+    assert decode_image("wide.tif", _encoded(wide, "TIFF"), MAX_PIXELS).pixels.max() == 255
 
 
 def test_decode_transform_splits_images_and_failures(corpus):
