@@ -221,8 +221,8 @@ def _pick_brand(rng: np.random.Generator) -> Brand:
     return BRANDS[int(rng.choice(len(BRANDS), p=weights / weights.sum()))]
 
 
-def scene(seed: int, index: int, max_side: int = 4000) -> tuple[Image.Image, np.ndarray, list[dict], list[int]]:
-    """Render scene `index` of `seed`: (RGB image, instance map, truth bottles, full silhouette areas)."""
+def scene(seed: int, index: int, max_side: int = 4000) -> tuple[Image.Image, np.ndarray, list[dict]]:
+    """Render scene `index` of `seed`: (RGB image, instance map, truth bottles)."""
     rng = np.random.default_rng([seed, index])
     width, height = _image_size(rng, max_side)
     image, shelf_tops = _background(width, height, rng)
@@ -256,8 +256,7 @@ def scene(seed: int, index: int, max_side: int = 4000) -> tuple[Image.Image, np.
             bottles.append({"brand": brand.name, "is_target": brand.is_target})
             full_areas.append(placed)
     image, instances = _photo_effects(image, instances, rng)
-    truth, kept_full = _truth(instances, bottles, full_areas)
-    return image, instances, truth, kept_full
+    return image, instances, _truth(instances, bottles, full_areas)
 
 
 def _place(instances: np.ndarray, alpha: np.ndarray, x: int, y: int, k: int,
@@ -325,7 +324,7 @@ def _perspective_coeffs(src: np.ndarray, dst: np.ndarray) -> tuple[float, ...]:
     return tuple(np.linalg.solve(np.array(rows, np.float64), np.array(rhs, np.float64)))
 
 
-def _truth(instances: np.ndarray, bottles: list[dict], full_areas: list[int]) -> tuple[list[dict], list[int]]:
+def _truth(instances: np.ndarray, bottles: list[dict], full_areas: list[int]) -> list[dict]:
     """Boxes and visible areas from the final instance map; renumbers when one fell out of frame."""
     counts = np.bincount(instances.ravel(), minlength=len(bottles) + 1)
     keep = [k for k in range(1, len(bottles) + 1) if counts[k] > 0]
@@ -333,7 +332,7 @@ def _truth(instances: np.ndarray, bottles: list[dict], full_areas: list[int]) ->
         lookup = np.zeros(256, np.uint8)
         lookup[keep] = np.arange(1, len(keep) + 1)
         instances[...] = lookup[instances]
-    truth, kept_full = [], []
+    truth = []
     ys_any = [np.flatnonzero(np.any(instances == k, axis=1)) for k in range(1, len(keep) + 1)] if keep else []
     for new_k, old_k in enumerate(keep, start=1):
         rows = ys_any[new_k - 1]
@@ -341,9 +340,9 @@ def _truth(instances: np.ndarray, bottles: list[dict], full_areas: list[int]) ->
         cols = np.flatnonzero(np.any(band, axis=0))
         truth.append({"box": [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1],
                       "brand": bottles[old_k - 1]["brand"], "is_target": bottles[old_k - 1]["is_target"],
-                      "area_px": int(counts[old_k])})
-        kept_full.append(full_areas[old_k - 1])
-    return truth, kept_full
+                      "area_px": int(counts[old_k]),
+                      "visible_share": round(min(1.0, counts[old_k] / full_areas[old_k - 1]), 4)})
+    return truth
 
 
 # ---------------------------------------------------------------- files
@@ -359,7 +358,7 @@ def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, ma
     (out / "masks").mkdir(exist_ok=True)
     truth_lines, crop_lines = [], []
     for i in range(1, count + 1):
-        image, instances, bottles, full_areas = scene(seed, i, max_side)
+        image, instances, bottles = scene(seed, i, max_side)
         quality = int(np.random.default_rng([seed, i, 1]).integers(60, 96))
         name = f"{i:06d}"
         image.save(out / "images" / f"{name}.jpg", "JPEG", quality=quality)
@@ -367,17 +366,17 @@ def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, ma
         truth_lines.append(_dumps({"image": f"images/{name}.jpg", "mask": f"masks/{name}.png",
                                    "width": image.width, "height": image.height, "bottles": bottles}))
         if crops:
-            crop_lines += _write_crops(out, name, image, bottles, full_areas)
+            crop_lines += _write_crops(out, name, image, bottles)
     (out / "truth.jsonl").write_text("".join(line + "\n" for line in truth_lines))
     if crops:
         (out / "crops.jsonl").write_text("".join(line + "\n" for line in crop_lines))
     return out
 
 
-def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict], full_areas: list[int]) -> list[str]:
+def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) -> list[str]:
     lines = []
-    for k, (bottle, full) in enumerate(zip(bottles, full_areas), start=1):
-        if bottle["area_px"] < CROP_MIN_VISIBLE_SHARE * full:
+    for k, bottle in enumerate(bottles, start=1):
+        if bottle["visible_share"] < CROP_MIN_VISIBLE_SHARE:
             continue
         x0, y0, x1, y1 = bottle["box"]
         mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
