@@ -1,0 +1,167 @@
+"""Score the three models on models.synth scenes, each on its own, without Beam.
+
+    python -m models.evaluate --scenes DIR [--detector URI] [--classifier URI] [--segmenter URI]
+
+DIR is a `python -m models.synth --out DIR --count N --seed S --crops` output (a seed the models
+were not trained on). Inputs are made as the scan makes them (transforms.*), models are loaded
+through the slot contract. Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from models import metrics
+from models.scene_data import Scene, cut, iter_scenes
+from transforms.detect import detector_input, to_detections
+from transforms.letterbox import fit
+from transforms.records import DecodedImage
+
+DEFAULT_MODELS = Path(__file__).resolve().parent / "default"
+
+
+def load(slot: str, uri: str):
+    """The model in `slot` through the slot contract: LoadedModel(fn, meta)."""
+    from models import slots
+
+    return slots.load_model(slot, uri)
+
+
+class _Timer:
+    """Accumulates model-call time only (input preparation and metrics excluded)."""
+
+    def __init__(self, fn: Callable):
+        self.fn, self.seconds, self.items, self._warm = fn, 0.0, 0, False
+
+    def __call__(self, batch: np.ndarray) -> dict:
+        if not self._warm:  # the first call traces and allocates; it is not throughput
+            self.fn(batch[:1])
+            self._warm = True
+        start = time.perf_counter()
+        out = self.fn(batch)
+        self.seconds += time.perf_counter() - start
+        self.items += len(batch)
+        return out
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+
+def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def evaluate_detector(model, scenes: list[Scene], batch_size: int, iou: float = 0.5) -> dict:
+    """Precision/recall at the stored threshold, boxes mapped back to original pixels by the scan's code."""
+    meta, timer = model.meta, _Timer(model.fn)
+    counts = metrics.DetectionCounts(0, 0, 0)
+    found_visible = total_visible = 0  # recall on bottles at least half visible
+    tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size) for s in scenes]
+    size = batch_size if meta.input_size is not None else 1
+    for chunk_scenes, chunk in zip(_batches(scenes, size), _batches(tasks, size)):
+        outputs = timer(np.stack([t.model_input for t in chunk]))
+        for i, (scene, task) in enumerate(zip(chunk_scenes, chunk)):
+            found = to_detections(task, {k: v[i] for k, v in outputs.items()}, meta.threshold,
+                                  meta.class_filter)
+            boxes, scores = np.array([d.box for d in found]).reshape(-1, 4), [d.score for d in found]
+            counts += metrics.detection_counts(boxes, scores, scene.boxes, iou)
+            matched = set(metrics.match_greedy(boxes, scores, scene.boxes, iou).tolist())
+            visible = np.flatnonzero(scene.visible >= 0.5)
+            total_visible += len(visible)
+            found_visible += sum(1 for k in visible if k in matched)
+    return {"detector_precision": round(counts.precision, 4), "detector_recall": round(counts.recall, 4),
+            "detector_recall_visible50": round(found_visible / total_visible, 4) if total_visible else 1.0,
+            "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp, "detector_fp": counts.fp,
+            "detector_fn": counts.fn, "detector_threshold": meta.threshold,
+            "detector_img_per_s": round(timer.rate, 2)}
+
+
+def _classifier_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, prefix: str) -> dict:
+    precision, recall = metrics.precision_recall_at(labels, scores, threshold)
+    accuracy = float(np.mean((scores >= threshold) == labels)) if len(labels) else 0.0
+    return {f"{prefix}_auc": round(metrics.roc_auc(labels, scores), 5), f"{prefix}_precision": round(precision, 4),
+            f"{prefix}_recall": round(recall, 4), f"{prefix}_accuracy": round(accuracy, 4),
+            f"{prefix}_crops": len(labels), f"{prefix}_targets": int(labels.sum())}
+
+
+def evaluate_classifier(model, scenes: list[Scene], batch_size: int, min_visible: float = 0.5) -> dict:
+    """AUC and precision/recall at the stored threshold over every truth crop, and over the crops of
+    bottles at least `min_visible` visible (the ones `models.synth --crops` writes for labeling)."""
+    meta, timer = model.meta, _Timer(model.fn)
+    inputs, labels, visible = [], [], []
+    for scene in scenes:
+        for box, label, share in zip(scene.boxes, scene.is_target, scene.visible):
+            inputs.append(fit(cut(scene.pixels, box), meta.input_size, meta.resize)[0])
+            labels.append(bool(label))
+            visible.append(share >= min_visible)
+    scores = np.concatenate([np.asarray(timer(np.stack(b))["scores"]).reshape(-1)
+                             for b in _batches(inputs, batch_size)])
+    labels, visible = np.array(labels), np.array(visible)
+    return {**_classifier_scores(labels, scores, meta.threshold, "classifier"),
+            **_classifier_scores(labels[visible], scores[visible], meta.threshold, "classifier_visible50"),
+            "classifier_threshold": meta.threshold, "classifier_crops_per_s": round(timer.rate, 2)}
+
+
+def _mask_on_crop(prob: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[int, int]) -> np.ndarray:
+    """The model-frame probability map's content region, resized onto the crop's pixels, >= 0.5."""
+    from PIL import Image
+
+    h, w = content_hw
+    content = np.asarray(prob, np.float32)[:h, :w]
+    resized = Image.fromarray(content).resize((crop_hw[1], crop_hw[0]), Image.BILINEAR)
+    return np.asarray(resized) >= 0.5
+
+
+def evaluate_segmenter(model, scenes: list[Scene], batch_size: int) -> dict:
+    """Mean IoU, at crop resolution, of mask >= 0.5 vs the bottle's own pixels, on every truth box."""
+    meta, timer = model.meta, _Timer(model.fn)
+    jobs = []  # (model input, content hw, truth mask)
+    for scene in scenes:
+        for k, box in enumerate(scene.boxes, start=1):
+            crop = cut(scene.pixels, box)
+            model_input, content_hw = fit(crop, meta.input_size, meta.resize)
+            jobs.append((model_input, content_hw, cut(scene.instances, box) == k))
+    ious = []
+    for chunk in _batches(jobs, batch_size):
+        masks = np.asarray(timer(np.stack([j[0] for j in chunk]))["masks"])
+        ious += [metrics.mask_iou(_mask_on_crop(m, hw, truth.shape), truth)
+                 for m, (_, hw, truth) in zip(masks, chunk)]
+    ious = np.array(ious)
+    return {"segmenter_miou": round(float(ious.mean()), 4),
+            "segmenter_iou_p10": round(float(np.quantile(ious, 0.1)), 4),
+            "segmenter_crops": len(ious), "segmenter_crops_per_s": round(timer.rate, 2)}
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenes", required=True, help="A models.synth output dir (held-out seed).")
+    for slot in ("detector", "classifier", "segmenter"):
+        parser.add_argument(f"--{slot}", default=str(DEFAULT_MODELS / slot),
+                            help=f"The {slot}: local dir, gs:// URI or TF Hub handle ('' skips it).")
+    parser.add_argument("--limit", type=int, default=None, help="Score only the first N scenes.")
+    parser.add_argument("--batch_size", type=int, default=16, help="Images or crops per model call.")
+    args = parser.parse_args(argv)
+
+    scenes = list(iter_scenes(args.scenes, with_mask=True, limit=args.limit))
+    result: dict = {"scenes": args.scenes, "images": len(scenes),
+                    "bottles": int(sum(len(s.boxes) for s in scenes))}
+    evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,
+                  "segmenter": evaluate_segmenter}
+    for slot, evaluate in evaluators.items():
+        uri = getattr(args, slot)
+        if uri:
+            result[f"{slot}_uri"] = uri
+            result.update(evaluate(load(slot, uri), scenes, args.batch_size))
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,30 @@
+"""The README's run command: no flags, the bundled samples and default models, into ./out."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.evaluate import read_summaries, score
+from pipeline.options import SAMPLES
+
+pytestmark = pytest.mark.slow
+
+
+def test_no_flags_scans_the_samples_into_out(tmp_path):
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "pipeline.run"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for word in ("images", "bottles", "targets", "failures", "wall time", "img/s", "output"):
+        assert word in done.stdout
+    (folder,) = (tmp_path / "out" / "summaries").iterdir()
+    rows = read_summaries(str(folder))
+    truth = [json.loads(line) for line in (SAMPLES / "truth.jsonl").read_text().splitlines()]
+    assert len(rows) == len(truth)
+    result = score(truth, rows)
+    assert result["images"] == len(truth)
+    assert result["detection_recall"] > 0.7 and result["target_recall"] > 0.5
