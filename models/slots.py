@@ -76,6 +76,9 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overr
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
     local = resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    if not local.is_dir():
+        raise ModelLoadError(slot, uri, f"{local} is a file, not a directory; point the slot at the "
+                                        "SavedModel export directory (the one holding saved_model.pb)")
     if not (local / "saved_model.pb").is_file():
         found = sorted(p.name for p in local.iterdir())[:8]
         raise ModelLoadError(slot, uri, f"no saved_model.pb in {local} (found {found}); point the slot at "
@@ -188,6 +191,9 @@ def _single_input(slot: str, uri: str, signature) -> tuple[str, Any]:
 
 def _meta(slot: str, uri: str, local: Path, stored: dict, outputs: set[str], overrides: dict) -> ModelMeta:
     od_api = all(name in outputs for name in OD_API_OUTPUTS) and not stored
+    if od_api and slot != "detector":
+        raise ModelLoadError(slot, uri, f"it is an object detector (TF Object Detection API signature), "
+                                        f"not a {slot}; pass it as the detector")
     if not stored and not od_api:
         raise ModelLoadError(slot, uri, f"no {META_FILE} beside saved_model.pb, and it is not a TF Object "
                                         f"Detection API detector; add one, for example {_SHELFSCAN_JSON_EXAMPLE}")
@@ -206,8 +212,14 @@ def _meta(slot: str, uri: str, local: Path, stored: dict, outputs: set[str], ove
         input_size=int(values["input_size"]) if values["input_size"] else None,
         resize=values["resize"], threshold=float(threshold) if threshold is not None else None,
         class_filter=tuple(int(c) for c in values["class_filter"] or ()),
-        version=content_version(local), signature_style="tf_od_api" if od_api else "shelfscan",
+        version=model_version(uri, local), signature_style="tf_od_api" if od_api else "shelfscan",
         extra={k: v for k, v in stored.items() if k not in _KNOWN_META})
+
+
+def model_version(uri: str, local: Path) -> str:
+    """The content hash; for a TF Hub URL handle, the handle itself followed by that hash."""
+    digest = content_version(local)
+    return f"{uri}@{digest}" if uri.startswith(("http://", "https://")) else digest
 
 
 def content_version(local: Path) -> str:

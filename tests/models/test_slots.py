@@ -31,6 +31,18 @@ def test_overrides_win_and_versions_are_content_hashes(toy_models, tmp_path):
     assert load_model("classifier", str(toy_models["classifier"])).meta.version != meta.version
 
 
+def test_detector_signature(toy_models):
+    model = load_model("detector", str(toy_models["detector"]))
+    assert (model.meta.input_size, model.meta.class_filter, model.meta.signature_style) == (64, (1,), "shelfscan")
+    batch = np.zeros((2, 64, 64, 3), np.uint8)
+    batch[0, ..., 0] = 255
+    out = model(batch)
+    assert sorted(out) == ["detection_boxes", "detection_classes", "detection_scores", "num_detections"]
+    assert out["detection_boxes"].shape == (2, 2, 4) and out["detection_scores"].shape == (2, 2)
+    np.testing.assert_allclose(out["detection_scores"][0], [1, 0])
+    np.testing.assert_allclose(out["detection_boxes"][0, 0], [0.1, 0.1, 0.5, 0.3])
+
+
 def test_segmenter_signature(toy_models):
     model = load_model("segmenter", str(toy_models["segmenter"]))
     masks = model(np.full((2, 16, 16, 3), 255, np.uint8))["masks"]
@@ -80,6 +92,17 @@ def test_tf_hub_module_directory_with_the_detection_api_signature(tmp_path):
     assert model(np.zeros((1, 37, 51, 3), np.uint8))["detection_scores"].tolist() == [[pytest.approx(0.9)]]
 
 
+def test_a_detection_api_model_in_another_slot_is_refused(tmp_path):
+    uri = str(_od_api_detector(tmp_path / "hub_module"))
+    with pytest.raises(ModelLoadError, match="classifier.*hub_module.*it is an object detector"):
+        load_model("classifier", uri)
+
+
+def test_a_file_is_not_a_model_directory(toy_models, tmp_path):
+    with pytest.raises(ModelLoadError, match="segmenter.*is a file, not a directory"):
+        load_model("segmenter", str(toy_models["segmenter"] / "saved_model.pb"))
+
+
 def test_a_classifier_without_metadata_says_what_to_add(toy_models, tmp_path):
     model_dir = shutil.copytree(toy_models["classifier"], tmp_path / "bare")
     (model_dir / "shelfscan.json").unlink()
@@ -106,6 +129,7 @@ def test_compressed_tf_hub_module_over_http(toy_models, http_server, tmp_path_fa
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path_factory.mktemp("hub_cache")))
     model = load_model("classifier", f"{base}/classifier.tar.gz")
     assert model.meta.input_size == 32
+    assert model.meta.version.startswith(f"{base}/classifier.tar.gz@sha256:")
     assert model(np.zeros((1, 32, 32, 3), np.uint8))["scores"].shape == (1,)
 
 
@@ -133,3 +157,36 @@ def test_gs_model_is_cached_and_refetched_when_it_changes(toy_models, gcs_emulat
 def test_gs_prefix_without_a_model(gcs_emulator, tmp_path):
     with pytest.raises(ModelLoadError, match="segmenter.*no objects under that prefix"):
         load_model("segmenter", f"gs://{gcs_emulator.bucket}/nothing/here", cache_dir=tmp_path)
+
+
+def test_beam_reaches_the_emulator_without_credential_probes(gcs_emulator, monkeypatch):
+    """Every GcsIO call the scan makes (write, match, read, delete) stays on 127.0.0.1 and is quick:
+    google-auth must not refresh the fake token nor probe the GCE metadata server."""
+    import socket
+    import time
+
+    from apache_beam.io.filesystems import FileSystems
+
+    real_connect = socket.socket.connect
+    remote = []
+
+    def loopback_only(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            remote.append(address)
+            raise OSError(f"test blocked a connection to {address}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+    prefix = f"gs://{gcs_emulator.bucket}/probe"
+    start = time.monotonic()
+    with FileSystems.create(f"{prefix}/a.txt") as f:
+        f.write(b"hello")
+    matched = FileSystems.match([f"{prefix}/*"])[0].metadata_list
+    with FileSystems.open(f"{prefix}/a.txt") as f:
+        assert f.read() == b"hello"
+    FileSystems.delete([f"{prefix}/a.txt"])
+    elapsed = time.monotonic() - start
+    assert [m.path for m in matched] == [f"{prefix}/a.txt"] and matched[0].size_in_bytes == 5
+    assert FileSystems.match([f"{prefix}/*"])[0].metadata_list == []
+    assert not remote, f"connections left the machine: {remote}"
+    assert elapsed < 2.0, f"write+match+read+delete took {elapsed:.1f}s (credential probing?)"
