@@ -103,7 +103,7 @@ def _jsonl_entries(path: str) -> list[dict]:
             uri, label = record["uri"], record["label"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise CropDataError(f"{path}:{n}: expected a JSON object with 'uri' and 'label' ({e!r})") from e
-        entries.append({"uri": _join(base, uri), "label": label, "group": record.get("group") or uri,
+        entries.append({"uri": _join(base, uri), "label": label or "", "group": record.get("group") or uri,
                         "brand": record.get("brand") or ""})
     return entries
 
@@ -126,12 +126,17 @@ def list_crops(path: str, group_pattern: str | None = None) -> list[dict]:
 
 def load_crops(path: str, positive: str = "target", group_pattern: str | None = None,
                limit: int | None = None) -> tuple[list[LabeledCrop], list[str]]:
-    """Read and decode every crop; returns (crops, skipped) where skipped says 'uri: cause'.
+    """Read and decode every labeled crop; returns (crops, skipped) where skipped says 'uri: cause'.
 
-    positive: the label that means "target"; every other label is a negative.
+    positive: the label that means "target"; every other non-empty label is a negative. Crops with
+    an empty label (not labeled yet) are left out, with one line in skipped saying how many.
     """
-    entries = list_crops(path, group_pattern)[:limit]
+    entries = list_crops(path, group_pattern)
+    unlabeled = [e for e in entries if not e["label"]]  # e.g. pipeline.run --crops_output rows nobody labeled yet
+    entries = [e for e in entries if e["label"]][:limit]
     crops, skipped = [], []
+    if unlabeled:
+        skipped.append(f"{len(unlabeled)} crops in {path} have an empty label and are not used")
     for e in entries:
         try:
             data = read_bytes(e["uri"])

@@ -39,8 +39,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--positive", default="target", help="The label that means the target product.")
     p.add_argument("--group_pattern", help="Folders only: regex whose first group in the file stem names the "
                                            "source image, e.g. '^(\\d+)_\\d+$'; default: each crop is its own group.")
-    p.add_argument("--val_fraction", type=float, default=0.15, help="Share of source images for validation.")
-    p.add_argument("--test_fraction", type=float, default=0.15, help="Share of source images for the test split.")
+    p.add_argument("--val_fraction", type=float, default=0.15, help="About this share of the target and of the other crops, as whole source images, for validation.")
+    p.add_argument("--test_fraction", type=float, default=0.15, help="The same for the test split (0 with --test_data).")
     p.add_argument("--folds", type=int, default=0, help="K-fold cross-validation over source images (K >= 2); "
                                                          "the exported model is round 0's.")
     p.add_argument("--augment", type=int, default=0, help="Augmented copies per training crop (offline, cached).")

@@ -169,3 +169,14 @@ def test_folder_of_label_subfolders_and_k_fold(crops_dir, tmp_path):
     assert cv["auc_mean"] is not None
     with pytest.raises(SystemExit):
         _run(crops_dir / "crops", tmp_path / "b", tmp_path / "c", "--folds", "3", "--test_data", str(crops_dir))
+
+
+def test_unlabeled_rows_are_left_out_not_counted_as_other(crops_dir, tmp_path):
+    rows = [json.loads(line) for line in (crops_dir / "crops.jsonl").read_text().splitlines()]
+    for r in rows[:5]:
+        r["label"] = ""  # as pipeline.run --crops_output writes them before anyone labels
+    (tmp_path / "crops.jsonl").write_text("".join(json.dumps({**r, "uri": str(crops_dir / r["uri"])}) + "\n"
+                                                  for r in rows))
+    crops, skipped = load_crops(str(tmp_path / "crops.jsonl"))
+    assert len(crops) == len(rows) - 5
+    assert skipped == [f"5 crops in {tmp_path / 'crops.jsonl'} have an empty label and are not used"]
