@@ -161,6 +161,7 @@ def test_gs_data_and_out_through_beam_filesystems(crops_dir, gcs_emulator, tmp_p
     assert sum(side["groups"] for side in folder["data"]["split"].values()) == SYNTH_SCENES
 
 
+@pytest.mark.slow
 def test_folder_of_label_subfolders_and_k_fold(crops_dir, tmp_path):
     # each crop its own group without --group_pattern; with it, the scene is the group
     folder = _run(crops_dir / "crops", tmp_path / "a", tmp_path / "c", "--folds", "3")
