@@ -96,8 +96,24 @@ def run(argv: list[str] | None = None) -> ScanReport | None:
     return scan_report(result, cfg.scan_id, where, time.monotonic() - started)
 
 
+def print_help() -> None:
+    """Our options beside Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(prog="python -m pipeline.run", description=__doc__, allow_abbrev=False)
+    seen = set()
+    for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
+        if cls not in seen:
+            seen.add(cls)
+            cls._add_argparse_args(parser)  # Beam builds its own full parser the same way
+    parser.print_help()
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print_help()
+        return
     report = run(sys.argv[1:])
     if report is not None:
         print(report.table())
