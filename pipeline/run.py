@@ -114,7 +114,12 @@ def main() -> None:
     if {"-h", "--help"} & set(sys.argv[1:]):
         print_help()
         return
-    report = run(sys.argv[1:])
+    from models.slots import ModelLoadError
+
+    try:
+        report = run(sys.argv[1:])
+    except ModelLoadError as e:  # before any image is read: say why, without a traceback
+        sys.exit(f"shelfscan: {e}")
     if report is not None:
         print(report.table())
 

@@ -114,3 +114,16 @@ def test_crops_output_lists_every_detected_crop_least_certain_first(toy_models, 
             assert abs(crop.width - (x1 - x0)) <= 1 and abs(crop.height - (y1 - y0)) <= 1
         assert record["label"] == "" and record["group"] == record["image_uri"]
         assert record["predicted"] in ("target", "other")
+
+
+def test_a_model_that_cannot_load_stops_the_job_before_it_starts(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pipeline.run", "--classifier", str(tmp_path / "missing"),
+                           "--output", str(tmp_path / "out")], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("shelfscan: cannot load the classifier model from") and "no such directory" in last
+    assert not (tmp_path / "out").exists()
