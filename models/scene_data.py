@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Iterator
@@ -10,6 +9,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from models.synth import read_truth
 from transforms.crops import EPSILON
 
 
@@ -24,16 +24,6 @@ class Scene:
     is_target: np.ndarray  # [K] bool
     areas: np.ndarray  # [K] visible pixel counts
     visible: np.ndarray  # [K] visible share of each bottle's silhouette (1 = unoccluded)
-
-
-def read_truth(scene_dir: str | Path) -> list[dict]:
-    """The truth.jsonl records of a models.synth output directory."""
-    path = Path(scene_dir) / "truth.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; generate scenes with `python -m models.synth --out "
-                                f"{scene_dir} --count N --seed S --crops`")
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def load_scene(scene_dir: str | Path, record: dict, with_mask: bool = True) -> Scene:

@@ -16,7 +16,8 @@ from PIL import Image
 
 from models import metrics
 from models.training import fit_cached
-from models.scene_data import cut, iter_scenes, jitter_box, read_truth
+from models.scene_data import cut, iter_scenes, jitter_box
+from models.synth import read_truth
 from transforms.letterbox import stretch
 
 _LOG = logging.getLogger(__name__)
@@ -90,18 +91,6 @@ def crop_sample(pixels: np.ndarray, instances: np.ndarray, box, k: int, size: in
     mask = (cut(instances, box) == k).astype(np.float32)
     mask = np.asarray(Image.fromarray(mask).resize((size, size), Image.BILINEAR)) >= 0.5
     return crop, mask.astype(np.uint8)
-
-
-def truth_mask(instances: np.ndarray, box, k: int) -> np.ndarray:
-    """Bottle k's pixels inside `box`, at crop resolution."""
-    return cut(instances, box) == k
-
-
-def mask_to_crop(prob: np.ndarray, crop_hw: tuple[int, int]) -> np.ndarray:
-    """A stretched S x S probability map resized back onto the crop's pixels, >= 0.5."""
-    h, w = crop_hw
-    resized = Image.fromarray(np.asarray(prob, np.float32)).resize((w, h), Image.BILINEAR)
-    return np.asarray(resized) >= 0.5
 
 
 class _Cache:

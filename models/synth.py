@@ -251,8 +251,11 @@ def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) 
 def read_truth(path: str | Path) -> list[dict]:
     """The records of a truth.jsonl (or of DIR/truth.jsonl when given a directory)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "truth.jsonl"
+    folder = path.parent if path.name == "truth.jsonl" else path
+    path = folder / "truth.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; generate scenes with `python -m models.synth --out "
+                                f"{folder} --count N --seed S --crops`")
     with path.open() as f:
         return [json.loads(line) for line in f if line.strip()]
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from models.metrics import DetectionCounts, detection_counts, match_greedy
+from models.synth import read_truth
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:
@@ -26,11 +27,6 @@ def read_summaries(path: str) -> list[dict[str, Any]]:
     for f in files:
         rows += pq.read_table(f).to_pylist()
     return rows
-
-
-def read_truth(path: str) -> list[dict[str, Any]]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def pair_rows(truth: list[dict], rows: list[dict]) -> list[tuple[dict, dict | None]]:
