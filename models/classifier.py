@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from models import logreg, metrics
-from models.scene_data import colour_jitter, cut, iter_scenes, jitter_box
+from models.scene_data import colour_jitter, iter_scenes, jitter_box
+from transforms.crops import cut
 from transforms.letterbox import letterbox
 
 _LOG = logging.getLogger(__name__)

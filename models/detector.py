@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from models import metrics
-from models.training import fit_cached
 from models.scene_data import Scene, iter_scenes
+from models.training import fit_cached
 from transforms.letterbox import letterbox
 
 _LOG = logging.getLogger(__name__)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Iterator
 
@@ -10,7 +9,6 @@ import numpy as np
 from PIL import Image
 
 from models.synth import read_truth
-from transforms.crops import EPSILON
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,22 +48,6 @@ def iter_scenes(scene_dir: str | Path, with_mask: bool = True, limit: int | None
         if limit is not None and i >= limit:
             return
         yield load_scene(scene_dir, record, with_mask)
-
-
-def crop_bounds(box, height: int, width: int) -> tuple[int, int, int, int]:
-    """Integer (left, top, right, bottom) of a box's pixels, cut as transforms.crops.crop_pixels does."""
-    x0, y0, x1, y1 = box
-    left = min(max(int(math.floor(x0 + EPSILON)), 0), width - 1)
-    top = min(max(int(math.floor(y0 + EPSILON)), 0), height - 1)
-    right = min(max(left + 1, int(math.ceil(x1 - EPSILON))), width)
-    bottom = min(max(top + 1, int(math.ceil(y1 - EPSILON))), height)
-    return left, top, right, bottom
-
-
-def cut(pixels: np.ndarray, box) -> np.ndarray:
-    """The pixels (or mask values) inside `box`."""
-    left, top, right, bottom = crop_bounds(box, *pixels.shape[:2])
-    return np.ascontiguousarray(pixels[top:bottom, left:right])
 
 
 def jitter_box(box, rng: np.random.Generator, amount: float, height: int, width: int) -> np.ndarray:

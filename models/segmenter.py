@@ -15,9 +15,10 @@ import numpy as np
 from PIL import Image
 
 from models import metrics
-from models.training import fit_cached
-from models.scene_data import cut, iter_scenes, jitter_box
+from models.scene_data import iter_scenes, jitter_box
 from models.synth import read_truth
+from models.training import fit_cached
+from transforms.crops import cut
 from transforms.letterbox import stretch
 
 _LOG = logging.getLogger(__name__)

@@ -35,14 +35,27 @@ class Crop:
     pixels: np.ndarray  # h x w x 3 uint8, the box's pixels
 
 
-def crop_pixels(image: DecodedImage, box: Box) -> np.ndarray:
-    """The pixels covered by `box`, at least one pixel in each direction."""
+def crop_bounds(box: Box, height: int, width: int) -> tuple[int, int, int, int]:
+    """Integer (left, top, right, bottom) of the pixels `box` covers: inside the image, at least one
+    pixel in each direction."""
     x0, y0, x1, y1 = box
     # Boxes mapped back from model inputs carry float dust (60.0000001): that is not another column.
-    left, top = int(math.floor(x0 + EPSILON)), int(math.floor(y0 + EPSILON))
-    right = max(left + 1, int(math.ceil(x1 - EPSILON)))
-    bottom = max(top + 1, int(math.ceil(y1 - EPSILON)))
-    return np.ascontiguousarray(image.pixels[top:bottom, left:right])
+    left = min(max(int(math.floor(x0 + EPSILON)), 0), width - 1)
+    top = min(max(int(math.floor(y0 + EPSILON)), 0), height - 1)
+    right = min(max(left + 1, int(math.ceil(x1 - EPSILON))), width)
+    bottom = min(max(top + 1, int(math.ceil(y1 - EPSILON))), height)
+    return left, top, right, bottom
+
+
+def cut(pixels: np.ndarray, box: Box) -> np.ndarray:
+    """The pixels (or mask values) inside `box`; training and evaluation cut crops with this too."""
+    left, top, right, bottom = crop_bounds(box, *pixels.shape[:2])
+    return np.ascontiguousarray(pixels[top:bottom, left:right])
+
+
+def crop_pixels(image: DecodedImage, box: Box) -> np.ndarray:
+    """The pixels covered by `box`, at least one pixel in each direction."""
+    return cut(image.pixels, box)
 
 
 def fan_out(detected: DetectedImage) -> Iterable:
