@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.gcs_emulator import GcsEmulator, free_port, wait_for_port
+from tests.gcs_emulator import EnvPatch, GcsEmulator, free_port, stop, wait_for_port
 
 PROJECT = "test-project"
 DATASET = "shelfscan"
@@ -57,33 +57,6 @@ class BigQueryEmulator:
     def rows(self, table: str, order_by: str = "image_uri") -> list[dict[str, Any]]:
         query = f"SELECT * FROM `{self.project}.{self.dataset}.{table}` ORDER BY {order_by}"
         return [dict(row) for row in self.client().query(query).result()]
-
-
-class _Env:
-    """Set environment variables for the session and put them back afterwards."""
-
-    def __init__(self):
-        self._saved: dict[str, str | None] = {}
-
-    def set(self, key: str, value: str) -> None:
-        self._saved.setdefault(key, os.environ.get(key))
-        os.environ[key] = value
-
-    def restore(self) -> None:
-        for key, value in self._saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +103,7 @@ def bq_emulator(gcs_disk_emulator, tmp_path_factory) -> Iterator[BigQueryEmulato
          "--grpc-host=127.0.0.1", "--grpc-port=0", f"--project={PROJECT}", "--log-level=error"],
         env={**os.environ, "HOME": str(home), "BQEMU_GCS_LOCAL_ROOT": str(gcs_disk_emulator.root)},
         stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    env = _Env()
+    env = EnvPatch()
     env.set("BIGQUERY_EMULATOR_HOST", endpoint)
     env.set("PYTHONPATH", os.pathsep.join(filter(None, [str(SITECUSTOMIZE_DIR), os.environ.get("PYTHONPATH")])))
     base_url = BigqueryV2.BASE_URL
@@ -146,5 +119,5 @@ def bq_emulator(gcs_disk_emulator, tmp_path_factory) -> Iterator[BigQueryEmulato
         yield emulator
     finally:
         BigqueryV2.BASE_URL = base_url
-        _stop(process)
+        stop(process)
         env.restore()

@@ -64,6 +64,33 @@ class GcsEmulator:
         return sorted(b.name for b in self.client().list_blobs(self.bucket, prefix=prefix))
 
 
+class EnvPatch:
+    """Set environment variables for the session and put them back afterwards."""
+
+    def __init__(self):
+        self._saved: dict[str, str | None] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self._saved.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+    def restore(self) -> None:
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def fake_credentials(path: Path) -> Path:
     path.write_text(json.dumps({
         "type": "authorized_user", "client_id": "test", "client_secret": "test", "refresh_token": "test",
@@ -88,16 +115,12 @@ def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
         "NO_GCE_CHECK": "true",
         "GOOGLE_CLOUD_PROJECT": "test-project",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    patch = EnvPatch()
+    for key, value in env.items():
+        patch.set(key, value)
     try:
         wait_for_port(port, process)
         yield GcsEmulator(env["STORAGE_EMULATOR_HOST"], BUCKET, base / "objects")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        stop(process)
+        patch.restore()
