@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from models import metrics
-from models.scene_data import Scene, iter_scenes
+from models.synth.dataset import Scene, iter_scenes
 from transforms.crops import cut
 from transforms.detect import detector_input, to_detections
 from transforms.letterbox import fit

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from models.metrics import DetectionCounts, detection_counts, match_greedy
-from models.synth import read_truth
+from models.synth.truth import read_truth
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:

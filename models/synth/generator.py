@@ -3,7 +3,7 @@
     python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX]
 
 The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
-The bottles (a target brand, its decoys, ordinary shelf neighbours) are in models/bottles.py.
+The bottles (a target brand, its decoys, ordinary shelf neighbours) are in models/synth/bottles.py.
 Scene i of seed S is drawn from its own generator, seeded (S, i), so the same seed gives
 byte-identical files.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from models.bottles import BRANDS, TARGET_BRAND, Brand, render_bottle  # noqa: F401  (TARGET_BRAND is API)
+from models.synth.bottles import BRANDS, Brand, render_bottle
 
 MIN_VISIBLE_SHARE = 0.35  # a bottle hidden more than this by others is not placed
 CROP_MIN_VISIBLE_SHARE = 0.5
@@ -248,18 +248,6 @@ def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) 
     return lines
 
 
-def read_truth(path: str | Path) -> list[dict]:
-    """The records of a truth.jsonl (or of DIR/truth.jsonl when given a directory)."""
-    path = Path(path)
-    folder = path.parent if path.name == "truth.jsonl" else path
-    path = folder / "truth.jsonl"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; generate scenes with `python -m models.synth --out "
-                                f"{folder} --count N --seed S --crops`")
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="Output directory.")
@@ -271,7 +259,3 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     generate(args.out, args.count, args.seed, args.crops, args.max_side)
     print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from models.synth import read_truth
+from models.synth.truth import read_truth
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from models import metrics
-from models.scene_data import Scene, iter_scenes
-from models.training import fit_cached
+from models.synth.dataset import Scene, iter_scenes
+from models.build.fit import fit_cached
 from transforms.letterbox import letterbox
 
 _LOG = logging.getLogger(__name__)
@@ -48,10 +48,10 @@ def feature_model(input_size: int):
     """The frozen backbone: uint8/float image -> features at each of LEVELS' strides."""
     import keras
 
-    from models import backbone
+    from models.backbone import efficientnet
 
-    base = backbone.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
-    ends = backbone.endpoints(base)
+    base = efficientnet.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
+    ends = efficientnet.endpoints(base)
     model = keras.Model(base.input, [ends[s] for s in LEVELS], name="backbone_features")
     model.trainable = False
     return model
@@ -245,7 +245,7 @@ def build(train_dir: Path, val_dir: Path, out_dir: Path, trained_on: dict,
     """Train, export to `out_dir` with shelfscan.json, and return the metadata written."""
     import tensorflow as tf
 
-    from models import backbone
+    from models.backbone import efficientnet
     from models.export import save_serving
 
     features, head, summary = train(train_dir, val_dir, config)
@@ -253,7 +253,7 @@ def build(train_dir: Path, val_dir: Path, out_dir: Path, trained_on: dict,
     meta = {
         "kind": "detector", "input_size": config.input_size, "resize": "letterbox",
         "signature": "serving_default", "threshold": threshold, "class_filter": [1],
-        "backbone": backbone.BACKBONE_VERSION, "trained_on": trained_on,
+        "backbone": efficientnet.BACKBONE_VERSION, "trained_on": trained_on,
         "metrics": summary,
         "architecture": f"CenterNet head ({config.head_width}ch, stride {STRIDE}) on frozen "
                         "EfficientNet-Lite0 stride-8/16 features; 3x3 max-pool peaks, "

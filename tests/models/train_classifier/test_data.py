@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
-from models import augment as aug
-from models import split
-from models.crops_data import load_crops
-from models.embed_cache import EmbedItem, cache_key
-from models.heads import choose_threshold
-from models.train_classifier import run
+from models.train_classifier import augment as aug
+from models.train_classifier import split
+from models.train_classifier.data import load_crops
+from models.train_classifier.embed_cache import EmbedItem, cache_key
+from models.train_classifier.heads import choose_threshold
+from models.train_classifier.cli import run
 
 SYNTH_SEED, SYNTH_SCENES = 3, 4  # 35 crops, 12 targets; every split side sees both classes
 
@@ -32,10 +32,10 @@ class TinyEmbedder:
 
 @pytest.fixture(scope="module")
 def crops_dir(tmp_path_factory):
-    from models import synth
+    from models.synth import generator
 
     out = tmp_path_factory.mktemp("crops")
-    synth.generate(out, SYNTH_SCENES, SYNTH_SEED, crops=True, max_side=800)
+    generator.generate(out, SYNTH_SCENES, SYNTH_SEED, crops=True, max_side=800)
     return out
 
 

@@ -27,7 +27,7 @@ RESERVED_EVAL_SEEDS = (4242,)  # held out for `models.evaluate`; never train or 
 
 def scenes(cache: Path, count: int, seed: int) -> Path:
     """A models.synth output for (count, seed), generated once and reused."""
-    from models import synth
+    from models.synth import generator
 
     out = cache / f"seed-{seed}-n{count}"
     if (out / "truth.jsonl").exists():
@@ -35,7 +35,7 @@ def scenes(cache: Path, count: int, seed: int) -> Path:
     partial = cache / f".partial-seed-{seed}-n{count}"
     shutil.rmtree(partial, ignore_errors=True)
     start = time.perf_counter()
-    synth.generate(str(partial), count, seed, crops=False)
+    generator.generate(str(partial), count, seed, crops=False)
     partial.rename(out)
     _LOG.info("generated %d scenes (seed %d) in %.0fs", count, seed, time.perf_counter() - start)
     return out
@@ -84,17 +84,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
 def _build_one(slot: str, train_dir: Path, val_dir: Path, out: Path, trained_on: dict) -> dict:
     if slot == "detector":
-        from models import detector
+        from models.build import detector
 
         return detector.build(train_dir, val_dir, out, trained_on)
     if slot == "classifier":
-        from models import classifier
+        from models.build import classifier
 
         return classifier.build(train_dir, out, trained_on)
-    from models import segmenter
+    from models.build import segmenter
 
     return segmenter.build(train_dir, val_dir, out, trained_on)
 
-
-if __name__ == "__main__":
-    run()

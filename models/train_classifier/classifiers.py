@@ -21,11 +21,11 @@ class Backbone:
     def __init__(self, input_size: int = 224):
         import keras
 
-        from models import backbone
+        from models.backbone import efficientnet
 
-        self.version = backbone.BACKBONE_VERSION
+        self.version = efficientnet.BACKBONE_VERSION
         self.input_size = input_size
-        self.extractor = backbone.feature_extractor(input_size)
+        self.extractor = efficientnet.feature_extractor(input_size)
         self.spatial = keras.Model(self.extractor.input, self.extractor.get_layer(FEATURE_LAYER).output)
         # A traced graph: ~1.7x faster than eager Keras calls on CPU, and a third of the peak memory.
         self._embed = _traced(self.extractor)
@@ -63,7 +63,7 @@ def grad_cam(features: np.ndarray, logit_from_features: Callable[[Any], Any]) ->
 
 
 class FrozenClassifier:
-    """Frozen backbone + a head from models.heads."""
+    """Frozen backbone + a head from models.train_classifier.heads."""
 
     def __init__(self, backbone: Backbone, head):
         self.backbone, self.head = backbone, head

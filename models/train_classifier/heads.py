@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from models import logreg, metrics
+from models import metrics
+from models.train_classifier import logreg
 
 _LOG = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from models.crop_models import FineTunedClassifier
+from models.train_classifier.classifiers import FineTunedClassifier
 
 _LOG = logging.getLogger(__name__)
 
@@ -21,14 +21,14 @@ def build_model(blocks: int, coef: np.ndarray | None, intercept: float, input_si
     """Backbone (ImageNet) -> pool -> dropout -> Dense(1) "logit"; last `blocks` blocks trainable."""
     import keras
 
-    from models import backbone
+    from models.backbone import efficientnet
 
-    base = backbone.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
+    base = efficientnet.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
     pooled = keras.layers.GlobalAveragePooling2D(name="pool")(base.output)
     dropped = keras.layers.Dropout(0.2, name="head_dropout")(pooled)
     logit = keras.layers.Dense(1, name="logit")(dropped)
     model = keras.Model(base.input, logit, name="efficientnet_lite0_finetuned")
-    names = backbone.block_names()
+    names = efficientnet.block_names()
     if not 0 <= blocks <= len(names):
         raise ValueError(f"--fine_tune takes 0..{len(names)} blocks, got {blocks}")
     unfrozen = names[len(names) - blocks:] if blocks else []

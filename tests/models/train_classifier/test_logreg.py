@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from models import logreg, metrics
+from models import metrics
+from models.train_classifier import logreg
 
 
 def _toy(n=200, d=5, seed=0):

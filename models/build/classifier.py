@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models import logreg, metrics
-from models.scene_data import colour_jitter, iter_scenes, jitter_box
+from models import metrics
+from models.train_classifier import logreg
+from models.synth.dataset import colour_jitter, iter_scenes, jitter_box
 from transforms.crops import cut
 from transforms.letterbox import letterbox
 
@@ -128,12 +129,12 @@ def build(train_dir: Path, out_dir: Path, trained_on: dict,
     import keras
     import tensorflow as tf
 
-    from models import backbone
+    from models.backbone import efficientnet
     from models.export import save_serving
 
     keras.utils.set_random_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    extractor = backbone.feature_extractor(config.input_size)
+    extractor = efficientnet.feature_extractor(config.input_size)
     start = time.perf_counter()
     crops = embed_crops(train_dir, extractor, config, augment=True, rng=rng)
     _LOG.info("classifier: %d crop embeddings in %.0fs", len(crops.y), time.perf_counter() - start)
@@ -141,7 +142,7 @@ def build(train_dir: Path, out_dir: Path, trained_on: dict,
     meta = {
         "kind": "classifier", "input_size": config.input_size, "resize": "letterbox",
         "signature": "serving_default", "threshold": threshold,
-        "backbone": backbone.BACKBONE_VERSION, "trained_on": trained_on, "metrics": summary,
+        "backbone": efficientnet.BACKBONE_VERSION, "trained_on": trained_on, "metrics": summary,
         "architecture": "L2 logistic regression (numpy Newton) on frozen EfficientNet-Lite0 "
                         f"global-average-pooled 1280-d embeddings at {config.input_size}",
     }

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import synth
+from models.synth import generator
+from models.synth.bottles import TARGET_BRAND
+from models.synth.truth import read_truth
 
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
-    return synth.generate(tmp_path_factory.mktemp("synth") / "a", 24, seed=3, crops=True, max_side=1400)
+    return generator.generate(tmp_path_factory.mktemp("synth") / "a", 24, seed=3, crops=True, max_side=1400)
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -22,14 +24,14 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_same_bytes_other_seed_other_scenes(scenes, tmp_path):
-    again = synth.generate(tmp_path / "b", 24, seed=3, crops=True, max_side=1400)
+    again = generator.generate(tmp_path / "b", 24, seed=3, crops=True, max_side=1400)
     assert _files(again) == _files(scenes)
-    other = synth.generate(tmp_path / "c", 3, seed=4, max_side=1400)
+    other = generator.generate(tmp_path / "c", 3, seed=4, max_side=1400)
     assert (other / "images" / "000001.jpg").read_bytes() != (scenes / "images" / "000001.jpg").read_bytes()
 
 
 def test_boxes_and_areas_agree_with_the_masks(scenes):
-    for record in synth.read_truth(scenes):
+    for record in read_truth(scenes):
         image = Image.open(scenes / record["image"])
         mask = np.asarray(Image.open(scenes / record["mask"]))
         assert image.size == (record["width"], record["height"]) == mask.shape[::-1]
@@ -41,22 +43,22 @@ def test_boxes_and_areas_agree_with_the_masks(scenes):
 
 
 def test_scenes_hold_the_target_its_decoys_and_empty_shelves(scenes):
-    records = synth.read_truth(scenes)
+    records = read_truth(scenes)
     brands = Counter(b["brand"] for r in records for b in r["bottles"])
     decoys = {"micellar_pure", "rose_tonic", "micellar_azure"}
-    assert brands[synth.TARGET_BRAND] > 0 and decoys <= set(brands)
+    assert brands[TARGET_BRAND] > 0 and decoys <= set(brands)
     targets = [b["is_target"] for r in records for b in r["bottles"]]
     assert 0.1 < np.mean(targets) < 0.5
-    assert all(b["is_target"] == (b["brand"] == synth.TARGET_BRAND) for r in records for b in r["bottles"])
+    assert all(b["is_target"] == (b["brand"] == TARGET_BRAND) for r in records for b in r["bottles"])
     counts = [len(r["bottles"]) for r in records]
     assert max(counts) <= 20 and max(counts) >= 8
-    many = synth.read_truth(synth.generate(scenes.parent / "many", 60, seed=11, max_side=500))
+    many = read_truth(generator.generate(scenes.parent / "many", 60, seed=11, max_side=500))
     assert 0 in [len(r["bottles"]) for r in many]
 
 
 def test_crops_are_labeled_by_target_and_grouped_by_image(scenes):
     lines = [json.loads(line) for line in (scenes / "crops.jsonl").read_text().splitlines()]
-    truth = {r["image"]: r for r in synth.read_truth(scenes)}
+    truth = {r["image"]: r for r in read_truth(scenes)}
     assert {line["label"] for line in lines} == {"target", "other"}
     for line in lines:
         assert (scenes / line["uri"]).is_file()
@@ -69,5 +71,5 @@ def test_crops_are_labeled_by_target_and_grouped_by_image(scenes):
 def test_command_line(tmp_path):
     subprocess.run([sys.executable, "-m", "models.synth", "--out", str(tmp_path), "--count", "2", "--seed", "5",
                     "--max_side", "600"], check=True, capture_output=True)
-    records = synth.read_truth(tmp_path / "truth.jsonl")
+    records = read_truth(tmp_path / "truth.jsonl")
     assert len(records) == 2 and max(r["width"] for r in records) <= 600

@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from models import augment as aug
-from models.crop_models import FrozenClassifier
-from models.crops_data import LabeledCrop
-from models.embed_cache import EmbeddingCache, EmbedItem, embed_items
-from models.heads import LogRegHead, choose_threshold, class_weights, make_head
-from models.split import TEST, TRAIN, VAL
+from models.train_classifier import augment as aug
+from models.train_classifier.classifiers import FrozenClassifier
+from models.train_classifier.data import LabeledCrop
+from models.train_classifier.embed_cache import EmbeddingCache, EmbedItem, embed_items
+from models.train_classifier.heads import LogRegHead, choose_threshold, class_weights, make_head
+from models.train_classifier.split import TEST, TRAIN, VAL
 
 _LOG = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def train_round(crops: Sequence[LabeledCrop], sides: np.ndarray, test_crops: Seq
 
 
 def _fine_tune(inputs: Inputs, train: list[Example], head, x_train, y_train, val, y_val, cfg: RoundConfig):
-    from models.fine_tune import fine_tune
+    from models.train_classifier.fine_tune import fine_tune
 
     start = head if isinstance(head, LogRegHead) else LogRegHead().fit(x_train, y_train, x_train, y_train)
     return fine_tune(lambda k: inputs.make(train[k]), y_train, class_weights(y_train),

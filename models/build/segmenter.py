@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image
 
 from models import metrics
-from models.scene_data import iter_scenes, jitter_box
-from models.synth import read_truth
-from models.training import fit_cached
+from models.synth.dataset import iter_scenes, jitter_box
+from models.synth.truth import read_truth
+from models.build.fit import fit_cached
 from transforms.crops import cut
 from transforms.letterbox import stretch
 
@@ -45,10 +45,10 @@ def feature_model(input_size: int):
     """The frozen backbone cut after its last stride-16 block: image -> [s2, s4, s8, s16]."""
     import keras
 
-    from models import backbone
+    from models.backbone import efficientnet
 
-    base = backbone.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
-    ends = backbone.endpoints(base)
+    base = efficientnet.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
+    ends = efficientnet.endpoints(base)
     model = keras.Model(base.input, [ends[s] for s in sorted(LEVELS)], name="backbone_s16")
     model.trainable = False
     return model
@@ -186,7 +186,7 @@ def build(train_dir: Path, val_dir: Path, out_dir: Path, trained_on: dict,
     import keras
     import tensorflow as tf
 
-    from models import backbone
+    from models.backbone import efficientnet
     from models.export import save_serving
 
     keras.utils.set_random_seed(config.seed)
@@ -208,7 +208,7 @@ def build(train_dir: Path, val_dir: Path, out_dir: Path, trained_on: dict,
     meta = {
         "kind": "segmenter", "input_size": config.input_size, "resize": "stretch",
         "signature": "serving_default", "threshold": 0.5,
-        "backbone": backbone.BACKBONE_VERSION, "trained_on": trained_on, "metrics": summary,
+        "backbone": efficientnet.BACKBONE_VERSION, "trained_on": trained_on, "metrics": summary,
         "expected_fill": expected_fill(train_dir, config.fill_bins),
         "architecture": "U-Net-like separable-conv decoder on frozen EfficientNet-Lite0 stride "
                         "2/4/8/16 features; crop stretched to input_size",

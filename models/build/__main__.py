@@ -1,0 +1,3 @@
+from models.build.bundle import run
+
+run()

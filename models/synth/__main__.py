@@ -1,0 +1,3 @@
+from models.synth.generator import main
+
+main()

@@ -1,0 +1,3 @@
+from models.train_classifier.cli import main
+
+main()
