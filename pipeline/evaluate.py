@@ -18,11 +18,19 @@ from models.synth.truth import read_truth
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:
-    """Summary rows from a Parquet file, a directory of them (recursively), or a glob."""
+    """Summary rows from a Parquet file, a directory of them (recursively), or a glob.
+
+    In a directory, staged files and Beam temp shards of a scan still running are left out.
+    """
     import pyarrow.parquet as pq
 
+    from transforms.write import is_result_file
+
     p = Path(path)
-    files = sorted(p.rglob("*.parquet")) if p.is_dir() else sorted(Path().glob(path)) or [p]
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*.parquet") if is_result_file(str(f.relative_to(p))))
+    else:
+        files = sorted(Path().glob(path)) or [p]
     rows: list[dict[str, Any]] = []
     for f in files:
         rows += pq.read_table(f).to_pylist()

@@ -67,6 +67,11 @@ class ScanOptions(PipelineOptions):
         parser.add_argument("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
         parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
                             help="Images larger than this are failures (decompression-bomb guard).")
+        parser.add_argument("--max_image_bytes", type=int, default=200_000_000,
+                            help="Files larger than this (bytes) are failures, never read whole.")
+        parser.add_argument("--max_failure_rate", type=float, default=None,
+                            help="Exit non-zero when more than this share of inputs (0-1) failed. "
+                                 "Default: only when every input failed.")
         _flag(parser, "--large_model",
                             help="Load each model once per machine, shared across SDK processes "
                                  "(one GPU serving many processes).")

@@ -13,18 +13,10 @@ from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline.options import SAMPLES, ScanOptions, default_scan_id
 from pipeline.report import ScanReport, scan_report
 from pipeline.sinks import write_rows
+from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
 
 _LOG = logging.getLogger("pipeline.run")
-
-
-def parse_class_filter(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise SystemExit(f"--detector_class_filter must be comma-separated integers, got {text!r}")
 
 
 def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, ModelSettings]:
@@ -50,10 +42,7 @@ def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, Mod
 def cutoff(modified_after: str | None) -> float | None:
     if modified_after is None:
         return None
-    try:
-        return parse_modified_after(modified_after, datetime.datetime.now(datetime.timezone.utc))
-    except ValueError as e:
-        raise SystemExit(str(e))
+    return parse_modified_after(modified_after, datetime.datetime.now(datetime.timezone.utc))
 
 
 def scan_config(scan: ScanOptions) -> ScanConfig:
@@ -79,6 +68,7 @@ def run(argv: list[str] | None = None) -> ScanReport | None:
     On Dataflow this returns None once the job is submitted (or the template is written).
     """
     options = PipelineOptions(argv)
+    check_options(argv, options)
     scan = options.view_as(ScanOptions)
     cfg = scan_config(scan)
     started = time.monotonic()
@@ -98,15 +88,19 @@ def run(argv: list[str] | None = None) -> ScanReport | None:
 
 def print_help() -> None:
     """Our options beside Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
-    from apache_beam.options.pipeline_options import _BeamArgumentParser
-
-    parser = _BeamArgumentParser(prog="python -m pipeline.run", description=__doc__, allow_abbrev=False)
-    seen = set()
-    for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
-        if cls not in seen:
-            seen.add(cls)
-            cls._add_argparse_args(parser)  # Beam builds its own full parser the same way
+    parser = full_parser()
+    parser.description = __doc__
     parser.print_help()
+
+
+def failure_verdict(report: ScanReport, max_failure_rate: float | None) -> str | None:
+    """Why the scan should exit non-zero, or None: every input failed, or more than the allowed share."""
+    if report.images and report.failures == report.images:
+        return f"every input failed ({report.failures} of {report.images}); see the failures table"
+    if max_failure_rate is not None and report.images and report.failures / report.images > max_failure_rate:
+        return (f"{report.failures} of {report.images} inputs failed ({report.failures / report.images:.1%}), "
+                f"over --max_failure_rate {max_failure_rate:g}; see the failures table")
+    return None
 
 
 def main() -> None:
@@ -118,10 +112,17 @@ def main() -> None:
 
     try:
         report = run(sys.argv[1:])
+    except OptionError as e:  # before any work: one line, as argparse would
+        print(f"shelfscan: {e}", file=sys.stderr)
+        sys.exit(2)
     except ModelLoadError as e:  # before any image is read: say why, without a traceback
         sys.exit(f"shelfscan: {e}")
     if report is not None:
         print(report.table())
+        verdict = failure_verdict(report, PipelineOptions(sys.argv[1:]).view_as(ScanOptions).max_failure_rate)
+        if verdict:
+            print(f"status  FAILED: {verdict}")
+            sys.exit(1)
 
 
 if __name__ == "__main__":

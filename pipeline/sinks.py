@@ -1,26 +1,35 @@
 """Pick the sink from --output: a Parquet directory prefix, or a BigQuery table."""
 from __future__ import annotations
 
-import re
+import uuid
 
-from transforms.write import WriteParquet, clear_scan
-
-_BQ = re.compile(r"^(bq://[\w.-]+\.\w+\.\w+|[\w.-]+:\w+\.\w+)$")
+from transforms.write import TABLES, ReplaceScan, WriteParquet, staged_dir
+from transforms.write_bigquery import looks_like_bigquery, parse_table
 
 
 def is_bigquery(output: str) -> bool:
-    return bool(_BQ.match(output))
+    return looks_like_bigquery(output)
 
 
-def write_rows(rows, output: str, scan_id: str) -> str:
-    """Attach the writers for `rows` (summaries, failures); returns where the output goes."""
+def new_run_id() -> str:
+    """Names one run's staging files and tables: a re-run of a scan never reuses a crashed run's."""
+    return uuid.uuid4().hex[:12]
+
+
+def write_rows(rows, output: str, scan_id: str, run: str | None = None) -> str:
+    """Attach the writers for `rows` (summaries, failures); returns where the output goes.
+
+    Either way the scan's earlier result is replaced as the job's last step, once the new one is complete.
+    """
+    run = run or new_run_id()
     if is_bigquery(output):
         from transforms.write_bigquery import WriteFailuresToBigQuery, WriteSummariesToBigQuery
 
-        rows["summaries"] | "WriteSummaries" >> WriteSummariesToBigQuery(output, scan_id)
-        rows["failures"] | "WriteFailures" >> WriteFailuresToBigQuery(output, scan_id)
+        parse_table(output)  # a malformed table name fails here, before the graph is built
+        rows["summaries"] | "WriteSummaries" >> WriteSummariesToBigQuery(output, scan_id, run)
+        rows["failures"] | "WriteFailures" >> WriteFailuresToBigQuery(output, scan_id, run)
         return output
-    clear_scan(output, scan_id)
-    rows["summaries"] | "WriteSummaries" >> WriteParquet(output, "summaries", scan_id)
-    rows["failures"] | "WriteFailures" >> WriteParquet(output, "failures", scan_id)
+    written = {table: rows[table] | f"Write{table.capitalize()}" >> WriteParquet(
+        staged_dir(output, scan_id, run, table), table) for table in TABLES}
+    rows["summaries"].pipeline | "ReplaceScan" >> ReplaceScan(output, scan_id, run, written)
     return f"{output.rstrip('/')}/{{summaries,failures}}/scan_id={scan_id}/"

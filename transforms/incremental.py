@@ -7,7 +7,6 @@ import re
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.io import fileio
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
@@ -40,21 +39,29 @@ def modified_after(metadata: FileMetadata, cutoff: float) -> bool:
     return not updated or updated > cutoff
 
 
-def summaries_pattern(output: str) -> str:
-    return FileSystems.join(output, "summaries", "scan_id=*", "*.parquet")
+def summary_files(output: str, scan_id: str) -> list[str]:
+    """Finished summaries files of every scan but `scan_id` under a Parquet `output`, listed literally:
+    staged files, Beam temp shards and hidden files never count."""
+    from transforms.write import is_result_file, list_files
+
+    root = FileSystems.join(output.rstrip("/"), "summaries")
+    own = f"scan_id={scan_id}"
+    found = []
+    for metadata in list_files(root):
+        relative = metadata.path[len(root):].replace("\\", "/").strip("/").split("/")
+        if (len(relative) == 2 and relative[0].startswith("scan_id=") and relative[0] != own
+                and is_result_file(metadata.path)):
+            found.append(metadata.path)
+    return found
 
 
-def image_uris(readable: fileio.ReadableFile) -> Iterable[str]:
+def image_uris(path: str) -> Iterable[str]:
     """The image_uri column of one summaries Parquet file."""
     import pyarrow.parquet as pq
 
-    with readable.open() as f:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
         table = pq.read_table(io.BytesIO(f.read()), columns=["image_uri"])
     yield from table.column("image_uri").to_pylist()
-
-
-def _other_scan(path: str, scan_id: str) -> bool:
-    return f"scan_id={scan_id}/" not in path.replace("\\", "/")
 
 
 class _QueryScanned(beam.DoFn):
@@ -99,12 +106,10 @@ class ScannedUris(beam.PTransform):
         if spec is not None:
             return (pbegin | "Once" >> beam.Create([None])
                     | "QueryScanned" >> beam.ParDo(_QueryScanned(spec, self.scan_id)))
-        scan_id = self.scan_id
         return (pbegin
-                | "MatchSummaries" >> fileio.MatchFiles(summaries_pattern(self.output),
-                                                        empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
-                | "OtherScans" >> beam.Filter(lambda m: _other_scan(m.path, scan_id))
-                | "OpenSummaries" >> fileio.ReadMatches()
+                | "SummariesOf" >> beam.Create([self.output])
+                | "ListSummaries" >> beam.FlatMap(summary_files, self.scan_id)
+                | "Spread" >> beam.Reshuffle()
                 | "ImageUris" >> beam.FlatMap(image_uris))
 
 

@@ -18,8 +18,8 @@ from transforms.crops import ImageInfo
 from transforms.records import BottleResult, Failure
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
 from transforms.summarize import ScanContext, failure_row, summary_row
-from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, TableSpec, json_value, parse_table,
-                                       table_options)
+from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, STAGING_INFIX, TableSpec, json_value,
+                                       parse_table, swap_script, table_options)
 
 T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
 
@@ -124,3 +124,55 @@ def test_multi_process_workers_reach_the_emulator(bq_emulator):
           "--direct_running_mode=multi_processing", "--direct_num_workers=2")
     assert [r["image_uri"] for r in bq_emulator.rows("multi")] == [
         "gs://b/shelf/a.jpg", "gs://b/shelf/b.jpg", "gs://b/shelf/c.jpg"]
+
+
+def test_hyphenated_table_names_are_bigquery_not_parquet():
+    from pipeline.sinks import is_bigquery
+
+    assert parse_table("my-proj:ds.shelf-scans") == TableSpec("my-proj", "ds", "shelf-scans")
+    assert parse_table("bq://my-proj.ds.shelf-scans") == TableSpec("my-proj", "ds", "shelf-scans")
+    assert is_bigquery("my-proj:ds.shelf-scans") and is_bigquery("bq://p.d-x.t")
+    with pytest.raises(ValueError, match="not a BigQuery table"):
+        parse_table("bq://p.d-x.t")  # dataset names take no dashes
+    assert not is_bigquery("gs://b/out") and not is_bigquery("out/scans")
+
+
+def test_swap_is_one_transaction_with_a_safe_literal():
+    spec = TableSpec("p", "d", "t")
+    script = swap_script(spec, spec.staged("s-1", "run1"), "s-1", ["image_uri", "scan_id"])
+    assert script.startswith("BEGIN TRANSACTION;") and script.endswith("COMMIT TRANSACTION;")
+    assert "WHERE scan_id = 's-1'" in script
+    with pytest.raises(ValueError, match="safe name"):
+        swap_script(spec, spec, "x'; DROP TABLE t; --", ["scan_id"])
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+def _explode(row):
+    if row["image_uri"].endswith("c.jpg"):
+        raise _Killed("killed midway")
+    return row
+
+
+@pytest.mark.slow
+def test_a_killed_rerun_leaves_the_rows_and_the_next_run_clears_its_staging(bq_emulator):
+    output = bq_emulator.output("killed")
+    write(scan_rows("scan-k", T0), output, "scan-k", bq_emulator)
+    before = bq_emulator.rows("killed")
+
+    options = PipelineOptions([f"--project={bq_emulator.project}", f"--temp_location={bq_emulator.temp_location}"])
+    later = scan_rows("scan-k", T0 + datetime.timedelta(days=1))
+    with pytest.raises(Exception, match="killed midway"):
+        with TestPipeline(options=options) as p:
+            summaries = p | "S" >> beam.Create(later["summaries"], reshuffle=False) | beam.Map(_explode)
+            write_rows({"summaries": summaries, "failures": p | "F" >> beam.Create(later["failures"])},
+                       output, "scan-k")
+    assert bq_emulator.rows("killed") == before, "the earlier rows are whole after a failed re-run"
+
+    write(later, output, "scan-k", bq_emulator)
+    assert min(r["processed_at"] for r in bq_emulator.rows("killed")) == later["summaries"][0]["processed_at"]
+    assert len(bq_emulator.rows("killed")) == 3
+    tables = [t.table_id for t in bq_emulator.client().list_tables(f"{bq_emulator.project}.{bq_emulator.dataset}")]
+    assert not [t for t in tables if t.startswith("killed") and STAGING_INFIX in t], tables

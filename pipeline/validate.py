@@ -1,0 +1,139 @@
+"""Check the command line before any work: unknown flags, ranges, the sink. Each error is one line."""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+
+from pipeline.options import ScanOptions
+
+
+class OptionError(ValueError):
+    """A command line the scan refuses: the message names the option, the cause and what to do."""
+
+
+def full_parser():
+    """Our options and every Beam option, as --help lists them."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    parser = _BeamArgumentParser(prog="python -m pipeline.run", allow_abbrev=False)
+    seen = set()
+    for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
+        if cls not in seen:
+            seen.add(cls)
+            cls._add_argparse_args(parser)
+    return parser
+
+
+def check_flags(argv: list[str]) -> None:
+    """Refuse flags no option knows (Beam only warns) and stray words (an unquoted glob's expansion)."""
+    parser = full_parser()
+    _, unknown = parser.parse_known_args(argv)
+    if not unknown:
+        return
+    word = unknown[0]
+    if not word.startswith("-"):
+        raise OptionError(f"unexpected argument {word!r}: every value belongs to an option; if the shell "
+                          "expanded a glob, quote it (--input 'photos/*.jpg')")
+    flag = word.split("=", 1)[0]
+    known = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+    close = difflib.get_close_matches(flag, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else "see python -m pipeline.run --help"
+    raise OptionError(f"unknown option {flag}: no scan or Beam option has that name; {hint}")
+
+
+def _between(name: str, value: float | None, low: float, high: float, what: str) -> None:
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise OptionError(f"--{name} {value}: must be between {low:g} and {high:g}; {what}")
+
+
+def _at_least(name: str, value: int | None, low: int, what: str) -> None:
+    if value is not None and value < low:
+        raise OptionError(f"--{name} {value}: must be at least {low}; {what}")
+
+
+def check_ranges(scan: ScanOptions) -> None:
+    _between("detector_score_threshold", scan.detector_score_threshold, 0, 1, "give a score such as 0.5")
+    _between("classifier_threshold", scan.classifier_threshold, 0, 1, "give a probability such as 0.5")
+    _between("max_failure_rate", scan.max_failure_rate, 0, 1, "give a share such as 0.05 for 5 %")
+    _between("area_ratio_tolerance", scan.area_ratio_tolerance, 1, 1000,
+             "it is a factor either way, e.g. 1.5")
+    for slot in ("detector", "classifier", "segmenter"):
+        batch = getattr(scan, f"{slot}_batch_size")
+        _at_least(f"{slot}_batch_size", batch, 1, "use 1 for models that take one input at a time")
+        if batch > 4096:
+            raise OptionError(f"--{slot}_batch_size {batch}: at most 4096; a batch that large does not "
+                              "fit in memory, use e.g. 32")
+    _at_least("model_copies", scan.model_copies, 1, "leave it out for one copy per process")
+    _at_least("max_image_pixels", scan.max_image_pixels, 1, "the default is 50000000")
+    _at_least("max_image_bytes", scan.max_image_bytes, 1, "the default is 200000000")
+
+
+def parse_class_filter(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(f"--detector_class_filter {text!r}: not comma-separated integers; "
+                          "give class ids such as 44 or 44,46") from None
+
+
+def check_modified_after(text: str | None) -> None:
+    import datetime
+
+    from transforms.incremental import parse_modified_after
+
+    if text is not None:
+        try:
+            parse_modified_after(text, datetime.datetime.now(datetime.timezone.utc))
+        except ValueError as e:
+            raise OptionError(str(e)) from None
+
+
+def check_scan_id(scan_id: str | None) -> None:
+    from transforms.write import check_scan_id as check
+
+    if scan_id is not None:
+        try:
+            check(scan_id)
+        except ValueError as e:
+            raise OptionError(str(e)) from None
+
+
+def check_output(output: str, options: PipelineOptions) -> None:
+    """BigQuery: a valid table and a gs:// temp location. Parquet: a directory, not a file."""
+    from transforms import write
+    from transforms.write_bigquery import looks_like_bigquery, parse_table
+
+    if looks_like_bigquery(output):
+        try:
+            parse_table(output)
+        except ValueError as e:
+            raise OptionError(str(e)) from None
+        temp = options.view_as(GoogleCloudOptions).temp_location or ""
+        if not temp.startswith("gs://"):
+            raise OptionError(f"--output {output}: BigQuery loads files from Cloud Storage, but --temp_location "
+                              f"is {temp or 'not set'}; add --temp_location=gs://BUCKET/tmp")
+        return
+    try:
+        write.check_output(output)
+    except ValueError as e:
+        raise OptionError(str(e)) from None
+    if "://" not in output and os.path.isfile(output):
+        raise OptionError(f"--output {output} is a file; give a directory (it will hold summaries/ and "
+                          "failures/) or bq://PROJECT.DATASET.TABLE")
+
+
+def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
+    """Everything that can be known from the command line alone; raises OptionError."""
+    if argv is not None:
+        check_flags(argv)
+    scan = options.view_as(ScanOptions)
+    check_scan_id(scan.scan_id)
+    check_ranges(scan)
+    parse_class_filter(scan.detector_class_filter)
+    check_modified_after(scan.modified_after)
+    check_output(scan.output, options)

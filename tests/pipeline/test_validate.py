@@ -1,0 +1,97 @@
+"""The command line is checked before any work: a bad one exits 2 with one line, and touches nothing."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.report import ScanReport
+from pipeline.run import failure_verdict, run
+from pipeline.validate import OptionError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.run", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_a_mistyped_flag_exits_2_naming_it_and_the_closest_one(tmp_path):
+    done = _cli("--ouput", str(tmp_path / "out"))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line == "shelfscan: unknown option --ouput: no scan or Beam option has that name; did you mean --output?"
+    assert not (tmp_path / "out").exists() and not (REPO / "out" / "_staging").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ouput=x"], "unknown option --ouput.*did you mean --output"),
+    (["--input", "a.jpg", "b.jpg"], "unexpected argument 'b.jpg'.*quote it"),
+    (["--classifier_threshold", "2"], "--classifier_threshold 2.0: must be between 0 and 1"),
+    (["--detector_score_threshold", "-1"], "--detector_score_threshold -1.0: must be between 0 and 1"),
+    (["--classifier_threshold", "nan"], "must be between 0 and 1"),
+    (["--area_ratio_tolerance", "0.5"], "--area_ratio_tolerance 0.5: must be between 1 and 1000"),
+    (["--model_copies", "-1"], "--model_copies -1: must be at least 1"),
+    (["--detector_batch_size", "0"], "--detector_batch_size 0: must be at least 1"),
+    (["--segmenter_batch_size", "100000"], "at most 4096"),
+    (["--max_image_bytes", "0"], "--max_image_bytes 0: must be at least 1"),
+    (["--max_failure_rate", "1.5"], "--max_failure_rate 1.5: must be between 0 and 1"),
+    (["--scan_id", "a" * 300], "not a safe name"),
+    (["--scan_id", "*"], "not a safe name"),
+    (["--detector_class_filter", "bottle"], "not comma-separated integers"),
+    (["--modified_after", "yesterday"], "ISO 8601"),
+    (["--output", "bq://p.ds.t"], "--temp_location is not set; add --temp_location=gs://"),
+    (["--output", "bq://p.ds.t", "--temp_location=/tmp/x"], "--temp_location is /tmp/x"),
+    (["--output", "bq://p.ds-x.t", "--temp_location=gs://b/t"], "not a BigQuery table"),
+    (["--output", "p:ds.my-table"], "BigQuery loads files from Cloud Storage"),  # not silently Parquet
+    (["--output", "out*"], "pattern"),
+])
+def test_bad_options_are_refused_before_any_work(argv, message):
+    with pytest.raises(OptionError, match=message):
+        run(argv)
+
+
+@pytest.mark.parametrize("scan_id", ["*", "victim-?", "x/../../..", "store[12]"])
+def test_hostile_scan_ids_touch_nothing(tmp_path, scan_id):
+    out, outside = tmp_path / "out", tmp_path / "somedir"
+    for folder in (out / "summaries" / "scan_id=victim-1", out / "summaries" / "scan_id=store1", outside):
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"keep")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    with pytest.raises(OptionError, match="not a safe name"):
+        run(["--output", str(out), "--scan_id", scan_id])
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert all(p.read_bytes() == b"keep" for p in tmp_path.rglob("*.parquet"))
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(OptionError, match="is a file; give a directory"):
+        run(["--output", str(tmp_path / "out")])
+
+
+def test_exit_verdict_when_all_or_too_many_inputs_failed():
+    def report(images, failures):
+        return ScanReport("s", images, 0, 0, failures, 1.0, "out")
+
+    assert failure_verdict(report(5, 5), None).startswith("every input failed (5 of 5)")
+    assert failure_verdict(report(5, 4), None) is None
+    assert "over --max_failure_rate 0.5" in failure_verdict(report(10, 6), 0.5)
+    assert failure_verdict(report(10, 5), 0.5) is None
+    assert failure_verdict(report(0, 0), 0.0) is None
+
+
+@pytest.mark.slow
+def test_a_scan_where_every_input_failed_exits_non_zero(toy_models, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not an image")
+    (folder / "b.png").write_bytes(b"")
+    done = _cli("--input", str(folder / "*"), "--output", str(tmp_path / "out"), "--no_progress",
+                "--detector", str(toy_models["detector"]), "--classifier", str(toy_models["classifier"]),
+                "--segmenter", str(toy_models["segmenter"]), timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "status  FAILED: every input failed (2 of 2); see the failures table"
