@@ -44,6 +44,7 @@ class ScanConfig:
     segmenter: ModelSettings
     area_ratio_tolerance: float = 1.5
     max_image_pixels: int = 50_000_000
+    max_image_bytes: int = 200_000_000
     large_model: bool = False
     model_copies: int | None = None
     progress: bool = True
@@ -68,10 +69,11 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     bins, fills = fill.get("aspect", ()), fill.get("fill", ())
 
     scanned = p | "AlreadyScanned" >> ScannedUris(cfg.skip_scanned_in, cfg.scan_id) if cfg.skip_scanned_in else None
-    read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned)
-    # Break fusion: reading stays spread over workers, and inference (GPU) is not tied to it.
-    encoded = read["images"] | "BeforeInference" >> beam.Reshuffle()
-    decoded = encoded | "Decode" >> DecodeImages(cfg.max_image_pixels)
+    # Read spreads the files' metadata over workers and reads each after that shuffle; a shuffle of the
+    # bytes here would hold every file in memory at once on DirectRunner.
+    read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned,
+                                    cfg.max_image_bytes)
+    decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels)
     detected = decoded["images"] | "Detect" >> Detect(
         det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter)
     crops = detected["detected"] | "Crops" >> FanOutCrops()

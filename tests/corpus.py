@@ -1,6 +1,7 @@
 """Awkward inputs every scan must survive: broken files, odd formats, a decompression bomb."""
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import zlib
@@ -39,6 +40,49 @@ def corrupt_png(width: int = 64, height: int = 48) -> bytes:
             + _png_chunk(b"IEND", b""))
 
 
+def mistyped_exif_jpeg(tag: int) -> bytes:
+    """A JPEG Pillow opens whose EXIF says "rotate" but holds `tag` as ASCII where a number belongs:
+    applying the orientation raises struct.error (0x0128) or TypeError (0x011A) inside Pillow."""
+    entries = [(0x0112, 3, 1, struct.pack("<H", 6)), (tag, 2, 3, struct.pack("<I", 26))]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", t, kind, count) + value.ljust(4, b"\0") for t, kind, count, value in entries)
+    exif = b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\x01\x00\x02\x00" * 8
+    return _encoded(_photo(), "JPEG", exif=exif)
+
+
+def corrupt_tiff() -> bytes:
+    """A TIFF whose StripOffsets tag is typed ASCII: Pillow opens it, and load() raises TypeError."""
+    data = bytearray(_encoded(Image.fromarray(np.zeros((24, 32, 3), np.uint8)), "TIFF"))
+    offset = struct.unpack("<I", data[4:8])[0]
+    for k in range(struct.unpack("<H", data[offset:offset + 2])[0]):
+        entry = offset + 2 + 12 * k
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 273:
+            data[entry + 2:entry + 4] = struct.pack("<H", 2)
+    return bytes(data)
+
+
+@functools.lru_cache(maxsize=1)
+def corrupt_avif() -> bytes:
+    """An AVIF with a few bytes changed so that libavif raises RuntimeError on load ("Failed to decode
+    image"): the first such change in a fixed sequence of random ones."""
+    import random
+
+    rng = np.random.default_rng(0)
+    good = _encoded(Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)), "AVIF")
+    for seed in range(20_000):
+        r, data = random.Random(seed), bytearray(good)
+        for _ in range(r.randint(1, 4)):
+            data[r.randrange(len(data))] = r.randrange(256)
+        try:
+            with Image.open(io.BytesIO(bytes(data))) as image:
+                image.load()
+        except RuntimeError:
+            return bytes(data)
+        except Exception:  # other ways to be broken; we want the RuntimeError one
+            continue
+    raise AssertionError("no AVIF corruption raised RuntimeError; has Pillow's AVIF plugin changed?")
+
+
 def _encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **kwargs)
@@ -72,6 +116,10 @@ def write_bad_corpus(folder: Path) -> dict[str, str | None]:
         "palette.png": (_encoded(photo.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG"), None),
         "animated.gif": (_encoded(frames[0], "GIF", save_all=True, append_images=frames[1:]), None),
         "exif_rotated.jpg": (_encoded(photo, "JPEG", exif=exif.tobytes()), None),
+        "exif_struct_error.jpg": (mistyped_exif_jpeg(0x0128), None),  # decodes, stored orientation kept
+        "exif_type_error.jpg": (mistyped_exif_jpeg(0x011A), None),
+        "corrupt.tif": (corrupt_tiff(), "corrupt"),
+        "corrupt.avif": (corrupt_avif(), "corrupt"),
     }
     for name, (data, _) in files.items():
         (folder / name).write_bytes(data)

@@ -4,15 +4,22 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from typing import Iterable
+import logging
+from typing import Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transforms.failures import describe
 from transforms.records import DecodedImage, Failure
 
+_LOG = logging.getLogger(__name__)
+
 FAILURES = "failures"
+# Pillow's plugins raise whatever their parsers hit on odd bytes (AttributeError, TypeError, RuntimeError,
+# struct.error, ...). Only calls into Pillow are guarded with this, so our own mistakes still fail loudly.
+DECODER_ERRORS = (Exception,)
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent product shots read as on white paper, not on black
 
 
@@ -73,8 +80,8 @@ def _open(uri: str, data: bytes, max_pixels: int) -> Image.Image:
         except Image.DecompressionBombError as e:
             raise DecodeError("too_many_pixels", f"{uri}: {str(e).rstrip('.')}; Pillow refuses that "
                                                  "whatever --max_image_pixels says, downscale it") from None
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:  # header cut short
-            raise _broken(uri, data, f"{type(e).__name__}: {e}") from None
+        except DECODER_ERRORS as e:  # header cut short, or a plugin tripping over odd bytes
+            raise _broken(uri, data, describe(e)) from None
     pixels = image.width * image.height
     if pixels > max_pixels:
         raise DecodeError("too_many_pixels",
@@ -88,28 +95,43 @@ def _load(uri: str, data: bytes, image: Image.Image) -> None:
     Pillow pads a cut-off image with grey and this would count it as decoded."""
     try:
         image.load()
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError) as e:
-        raise _broken(uri, data, f"{type(e).__name__}: {e}") from None
+    except DECODER_ERRORS as e:  # e.g. TypeError from a corrupt TIFF, RuntimeError from a corrupt AVIF
+        raise _broken(uri, data, describe(e)) from None
 
 
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation, so width and height are as a person sees the photo."""
+def _upright(uri: str, image: Image.Image, warn: Callable[[str], None]) -> Image.Image:
+    """Apply the EXIF orientation, so width and height are as a person sees the photo. EXIF that cannot
+    be applied (a mistyped tag: AttributeError, struct.error) keeps the stored orientation, with a warning."""
     try:
         return ImageOps.exif_transpose(image)
-    except (ValueError, TypeError, SyntaxError, OSError):  # unreadable EXIF: keep the stored orientation
+    except DECODER_ERRORS as e:
+        warn(f"{uri}: EXIF orientation not applied ({describe(e)}); kept as stored")
         return image
+
+
+def _grey8(image: Image.Image) -> np.ndarray:
+    """A one-channel 16-bit, 32-bit integer or float image -> uint8, in its own integer width (float32
+    for "F"): never a float64 copy of the whole image."""
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min(initial=0)), float(values.max(initial=1))
+        scaled = (values - np.float32(low)) * np.float32(255.0 / max(high - low, 1e-12)) + np.float32(0.5)
+        return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
+    values = np.asarray(image)
+    top = int(values.max(initial=0))
+    # "I" carries no bit depth: take the smallest of 8/16 bits that holds the data, else its max
+    peak = 65535 if image.mode.startswith("I;16") else 255 if top <= 255 else max(65535, top)
+    grey = np.empty(values.shape, np.uint8)
+    rows = max(1, (1 << 20) // max(values.shape[1], 1))  # int64 only for ~1M pixels at a time
+    for start in range(0, values.shape[0], rows):
+        block = np.clip(values[start:start + rows].astype(np.int64), 0, peak)
+        grey[start:start + rows] = (block * 255 + peak // 2) // peak
+    return grey
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = values.max(initial=0)
-        # "I" carries no bit depth: take the smallest of 8/16 bits that holds the data, else its max
-        peak = 65535.0 if image.mode.startswith("I;16") else 255.0 if top <= 255 else max(65535.0, top)
-        if image.mode == "F":
-            low, high = values.min(initial=0), values.max(initial=1)
-            values, peak = values - low, max(high - low, 1e-12)
-        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        grey = _grey8(image)
         return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info)
@@ -119,18 +141,23 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     try:
         rgb = image.convert("RGB")
-    except ValueError as e:  # a colour mode Pillow cannot convert
-        raise DecodeError("corrupt", f"{image.mode} pixels cannot be converted to RGB ({e}); "
+    except DECODER_ERRORS as e:  # a colour mode Pillow cannot convert
+        raise DecodeError("corrupt", f"{image.mode} pixels cannot be converted to RGB ({describe(e)}); "
                                      "re-export the image as RGB") from None
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
 
 
-def decode_image(uri: str, data: bytes, max_pixels: int) -> DecodedImage:
-    """Bytes -> upright RGB uint8 pixels; the first frame of animations. Raises DecodeError."""
+def _ignore(message: str) -> None:
+    pass
+
+
+def decode_image(uri: str, data: bytes, max_pixels: int, warn: Callable[[str], None] = _ignore) -> DecodedImage:
+    """Bytes -> upright RGB uint8 pixels; the first frame of animations. Raises DecodeError; `warn` hears
+    what was decoded all the same (EXIF that could not be applied)."""
     image = _open(uri, data, max_pixels)  # open leaves animations on frame 0; never count frames
     _load(uri, data, image)
     try:
-        return DecodedImage(uri, _to_rgb(_upright(image)))
+        return DecodedImage(uri, _to_rgb(_upright(uri, image, warn)))
     except DecodeError as e:
         raise DecodeError(e.error_type, f"{uri}: {e}") from None
 
@@ -140,11 +167,16 @@ class _Decode(beam.DoFn):
         self._max_pixels = max_pixels
         self._decoded = beam.metrics.Metrics.counter("shelfscan", "images_decoded")
         self._failed = beam.metrics.Metrics.counter("shelfscan", "decode_failures")
+        self._exif = beam.metrics.Metrics.counter("shelfscan", "exif_not_applied")
+
+    def _warn(self, message: str) -> None:
+        self._exif.inc()
+        _LOG.warning("%s", message)
 
     def process(self, element: tuple[str, bytes]) -> Iterable:
         uri, data = element
         try:
-            image = decode_image(uri, data, self._max_pixels)
+            image = decode_image(uri, data, self._max_pixels, self._warn)
         except DecodeError as e:
             self._failed.inc()
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(uri, "decode", e.error_type, str(e)))

@@ -1,13 +1,15 @@
 """Match image patterns and read the files: (uri, bytes), with a failure for whatever matched nothing."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import stat
+import urllib.parse
 from typing import Iterable, Sequence
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystem import FileMetadata, FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.incremental import DropScanned, modified_after
@@ -19,14 +21,42 @@ except ImportError:  # apache-beam without [gcp]
     _CloudError = OSError
 
 FAILURES = "failures"
-# A comment starts a line or follows whitespace, so object names like gs://b/shelf#2.jpg survive.
-_COMMENT = re.compile(r"(^|\s)#.*")
+_GLOB = re.compile(r"^[^[*?]*")  # what Beam's match lists: the part of a pattern before any wildcard
+READ_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class FileEntry:
+    """One matched input, metadata only: this crosses the shuffle, and bytes are read after it.
+
+    uri: how rows name it (see file_uri); path: what the filesystem opens; kind: "file", "special"
+    (FIFO, device, socket) or "dangling" (a link to nothing); last_updated_in_seconds as Beam's
+    FileMetadata names it, so modified_after takes both.
+    """
+
+    uri: str
+    path: str
+    size: int | None
+    last_updated_in_seconds: float | None = None
+    kind: str = "file"
+
+
+def file_uri(path: str) -> str:
+    """The path itself, or for a local name that is not valid UTF-8 (Python holds its bytes as
+    surrogate escapes) an RFC 8089 file:// URI of the raw bytes, percent-encoded: lossless, as
+    urllib.parse.unquote_to_bytes gives the bytes back, and never the same as a plain path."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return "file://" + urllib.parse.quote(os.fsencode(os.path.abspath(path)), safe="/")
 
 
 def parse_input_list(text: str) -> list[str]:
-    """URIs of an --input_list file: one per line; blank lines and # comments are ignored."""
-    lines = (_COMMENT.sub("", line).strip() for line in text.splitlines())
-    return [line for line in lines if line]
+    """URIs of an --input_list file, each line taken literally (no glob, no trailing comment): blank
+    lines and lines starting with # are skipped, and spaces around a line are dropped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def read_input_list(path: str) -> list[str]:
@@ -38,52 +68,151 @@ def read_input_list(path: str) -> list[str]:
                       "check the path and your read access") from e
 
 
+def local_entry(path: str) -> FileEntry | None:
+    """What a local name is, from its metadata alone (never opened); None for a directory."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return FileEntry(file_uri(path), path, None, None, "dangling") if os.path.islink(path) else None
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    kind = "file" if stat.S_ISREG(info.st_mode) else "special"
+    return FileEntry(file_uri(path), path, info.st_size, info.st_mtime, kind)
+
+
+def match_local(pattern: str) -> list[FileEntry]:
+    """Beam's local match (same pattern language), keeping what it drops: dangling links and FIFOs."""
+    if pattern.endswith(os.sep):
+        pattern += "*"
+    prefix = _GLOB.match(pattern).group(0)
+    if prefix == pattern:
+        entry = local_entry(pattern) if os.path.lexists(pattern) else None
+        return [entry] if entry else []
+    regex = re.compile(FileSystem.translate_pattern(pattern))
+    root = os.path.dirname(prefix)
+    found = []
+    for folder, _, names in os.walk(root or os.curdir):
+        for name in names:
+            path = os.path.join(folder, name) if root else os.path.relpath(os.path.join(folder, name))
+            if regex.match(path):
+                entry = local_entry(path)
+                if entry:
+                    found.append(entry)
+    return sorted(found, key=lambda e: e.path)
+
+
 def _is_directory(metadata: FileMetadata) -> bool:
-    path = metadata.path
-    return path.endswith("/") or ("://" not in path and os.path.isdir(path))
+    return metadata.path.endswith("/")
+
+
+def match_entries(pattern: str) -> list[FileEntry]:
+    if "://" not in pattern:
+        return match_local(pattern)
+    return [FileEntry(m.path, m.path, m.size_in_bytes, m.last_updated_in_seconds)
+            for m in FileSystems.match([pattern])[0].metadata_list if not _is_directory(m)]
+
+
+def literal_entry(uri: str) -> list[FileEntry]:
+    """A listed URI, taken as a name (never a glob): one entry, or none when nothing has that name."""
+    if "://" not in uri:
+        return [e for e in [local_entry(uri) if os.path.lexists(uri) else None] if e]
+    filesystem = FileSystems.get_filesystem(uri)
+    if not filesystem.exists(uri):
+        return []
+    m = filesystem.metadata(uri)
+    return [FileEntry(m.path, m.path, m.size_in_bytes, m.last_updated_in_seconds)]
 
 
 class _Match(beam.DoFn):
-    """Expands one pattern. fileio.MatchAll would drop an empty match silently (ALLOW) or fail the
-    whole job (DISALLOW); a pattern or listed URI that finds nothing is a failure row here."""
+    """Expands one pattern (or, literal=True, one listed URI). fileio.MatchAll would drop an empty
+    match silently (ALLOW) or fail the whole job (DISALLOW); what finds nothing is a failure row here."""
 
-    def __init__(self):
+    def __init__(self, literal: bool = False):
+        self._literal = literal
         self._matched = beam.metrics.Metrics.counter("shelfscan", "files_matched")
 
     def process(self, pattern: str) -> Iterable:
         try:
-            found = [m for m in FileSystems.match([pattern])[0].metadata_list if not _is_directory(m)]
+            found = literal_entry(pattern) if self._literal else match_entries(pattern)
         except (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError) as e:
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                pattern, "read", type(e).__name__,
-                f"listing {pattern} failed ({e}); check the bucket/folder exists and your list access"))
+                file_uri(pattern), "read", type(e).__name__,
+                f"listing {file_uri(pattern)} failed ({e}); check the bucket/folder exists and your list access"))
             return
         if not found:
+            what = "no file is named" if self._literal else "no files match"
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                pattern, "read", "not_found",
-                f"no files match {pattern}; check the path, the glob and your read access"))
-        for metadata in found:
+                file_uri(pattern), "read", "not_found",
+                f"{what} {file_uri(pattern)}; check the path, the glob and your read access"))
+        for entry in found:
             self._matched.inc()
-            yield metadata.path, metadata
+            yield entry.uri, entry
+
+
+def _refusal(entry: FileEntry, max_bytes: int) -> Failure | None:
+    """Why an entry is not read at all, judged from its metadata."""
+    if entry.kind == "special":
+        return Failure(entry.uri, "read", "not_a_file", f"{entry.uri} is not a regular file (a FIFO, device "
+                       "or socket) and was not read; remove it from the input")
+    if entry.kind == "dangling":
+        return Failure(entry.uri, "read", "dangling_link", f"{entry.uri} is a symbolic link to nothing; "
+                       "fix or remove the link")
+    if entry.size is not None and entry.size > max_bytes:
+        return _too_large(entry.uri, f"{entry.size} bytes", max_bytes)
+    return None
+
+
+def _too_large(uri: str, size: str, max_bytes: int) -> Failure:
+    return Failure(uri, "read", "too_large", f"{uri} is {size}, over --max_image_bytes {max_bytes}; "
+                   "downscale it or raise --max_image_bytes")
+
+
+def _read_local(path: str, limit: int) -> bytes | None:
+    """Up to `limit` bytes of a regular file; None if what is opened turns out not to be one (it may
+    have changed since it was listed). Opened non-blocking, so a FIFO cannot hang the scan."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        return f.read(limit)
+
+
+def read_entry(entry: FileEntry, max_bytes: int) -> bytes | Failure:
+    """The file's bytes, or the Failure saying why not; never more than max_bytes + 1 are read."""
+    refused = _refusal(entry, max_bytes)
+    if refused:
+        return refused
+    if "://" in entry.path:
+        with FileSystems.open(entry.path, compression_type="uncompressed") as f:
+            data = f.read(max_bytes + 1)
+    else:
+        data = _read_local(entry.path, max_bytes + 1)
+        if data is None:
+            return _refusal(dataclasses.replace(entry, kind="special"), max_bytes)
+    if len(data) > max_bytes:
+        return _too_large(entry.uri, f"over {max_bytes} bytes (it grew, or its size was not listed)", max_bytes)
+    return data
 
 
 class _Read(beam.DoFn):
-    def __init__(self):
+    def __init__(self, max_bytes: int = 200_000_000):
+        self._max_bytes = max_bytes
         self._read = beam.metrics.Metrics.counter("shelfscan", "images_read")
         self._failed = beam.metrics.Metrics.counter("shelfscan", "read_failures")
 
-    def process(self, readable: fileio.ReadableFile) -> Iterable:
-        uri = readable.metadata.path
+    def process(self, entry: FileEntry) -> Iterable:
         try:
-            data = readable.read()
+            data = read_entry(entry, self._max_bytes)
         except (OSError, _CloudError, beam.io.filesystem.BeamIOError) as e:  # vanished, permission, network
+            data = Failure(entry.uri, "read", type(e).__name__,
+                           f"could not read {entry.uri} ({e}); check it still exists and the workers may read it")
+        if isinstance(data, Failure):
             self._failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, Failure(
-                uri, "read", type(e).__name__,
-                f"could not read {uri} ({e}); check it still exists and the workers may read it"))
+            yield beam.pvalue.TaggedOutput(FAILURES, data)
             return
         self._read.inc()
-        yield uri, data
+        yield entry.uri, data
 
 
 class ReadImages(beam.PTransform):
@@ -91,28 +220,33 @@ class ReadImages(beam.PTransform):
 
     Args:
       patterns: globs on any Beam filesystem (local, gs://, ...).
-      input_list: a text file of URIs (one per line), scanned as well.
+      input_list: a text file of URIs (one per line, each a name, not a glob), scanned as well.
       modified_after: epoch seconds; older files are left out (incremental scans).
       scanned: a PCollection of URIs to leave out (already summarized by an earlier scan).
-    Each file is read once even when several patterns match it.
+      max_bytes: larger files are failures, judged from their size before reading and enforced while.
+    Each file is read once even when several patterns match it. Only metadata crosses the shuffle
+    that spreads the files over workers: held in memory, file contents would grow with the input.
     """
 
     def __init__(self, patterns: Sequence[str], input_list: str | None = None,
-                 modified_after: float | None = None, scanned: beam.PCollection | None = None):
+                 modified_after: float | None = None, scanned: beam.PCollection | None = None,
+                 max_bytes: int = 200_000_000):
         super().__init__()
         self._patterns = list(patterns)
         self._input_list = input_list
         self._modified_after = modified_after
         self._scanned = scanned
+        self._max_bytes = max_bytes
 
     def expand(self, pbegin):
         patterns = pbegin | "Patterns" >> beam.Create(self._patterns)
+        matched = [patterns | "Match" >> beam.ParDo(_Match()).with_outputs(FAILURES, main="files")]
         if self._input_list:
             listed = (pbegin | "InputList" >> beam.Create([self._input_list])
                       | "ListedUris" >> beam.FlatMap(read_input_list))
-            patterns = (patterns, listed) | "AllPatterns" >> beam.Flatten()
-        matched = patterns | "Match" >> beam.ParDo(_Match()).with_outputs(FAILURES, main="files")
-        files = (matched.files
+            matched.append(listed | "MatchListed" >> beam.ParDo(_Match(literal=True)).with_outputs(
+                FAILURES, main="files"))
+        files = ([m.files for m in matched] | "AllFiles" >> beam.Flatten()
                  | "GroupByUri" >> beam.GroupByKey()
                  | "Once" >> beam.Map(lambda kv: (kv[0], next(iter(kv[1])))))
         if self._modified_after is not None:
@@ -123,7 +257,6 @@ class ReadImages(beam.PTransform):
         read = (files
                 | "Metadata" >> beam.Values()
                 | "FanOut" >> beam.Reshuffle()  # spread reading (and everything after) across workers
-                | "Open" >> fileio.ReadMatches()
-                | "Read" >> beam.ParDo(_Read()).with_outputs(FAILURES, main="images"))
-        failures = (matched[FAILURES], read[FAILURES]) | "Failures" >> beam.Flatten()
+                | "Read" >> beam.ParDo(_Read(self._max_bytes)).with_outputs(FAILURES, main="images"))
+        failures = ([m[FAILURES] for m in matched] + [read[FAILURES]]) | "Failures" >> beam.Flatten()
         return {"images": read.images, FAILURES: failures}

@@ -43,7 +43,7 @@ def job(toy_models, tmp_path_factory):
 def test_job_carries_our_stages(job):
     _, pipeline = job
     names = {t.unique_name for t in pipeline.components.transforms.values()}
-    for stage in ("Read", "BeforeInference", "Decode", "Detect", "Crops", "Classify", "Segment", "Summarize",
+    for stage in ("Read", "Read/FanOut", "Decode", "Detect", "Crops", "Classify", "Segment", "Summarize",
                   "WriteSummaries", "WriteFailures"):
         assert stage in names, stage
     assert any(name.startswith("Detect/") and "RunInference" in name for name in names)

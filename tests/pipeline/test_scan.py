@@ -127,3 +127,34 @@ def test_a_model_that_cannot_load_stops_the_job_before_it_starts(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("shelfscan: cannot load the classifier model from") and "no such directory" in last
     assert not (tmp_path / "out").exists()
+
+
+def test_hostile_inputs_each_come_back_once_and_the_rest_is_summarized(toy_models, tmp_path):
+    """A FIFO, /dev/zero behind an image name, a dangling link, an oversized file and a name that is not
+    UTF-8: one failure row each, nothing read from them, the good images summarized."""
+    import os
+
+    from tests.corpus import corrupt_avif, corrupt_tiff, mistyped_exif_jpeg
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    (folder / "dangling.jpg").symlink_to(folder / "nowhere.jpg")
+    (folder / "huge.png").write_bytes(b"\x89PNG" + b"\0" * 300_000)
+    (folder / "exif.jpg").write_bytes(mistyped_exif_jpeg(0x0128))
+    (folder / "corrupt.tif").write_bytes(corrupt_tiff())
+    (folder / "corrupt.avif").write_bytes(corrupt_avif())
+    Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(folder / "good_white.png")
+    with open(os.fsencode(str(folder)) + b"/caf\xe9.png", "wb") as f:
+        Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(f, "PNG")
+    out = tmp_path / "out"
+    report = run(_toy_args(toy_models, str(folder / "*"), out, "hostile", "--max_image_bytes", "100000"))
+    summaries, failures = _rows(out, "summaries"), _rows(out, "failures")
+    latin = f"file://{folder}/caf%E9.png"
+    assert sorted(r["image_uri"] for r in summaries) == sorted([str(folder / "good_white.png"), latin,
+                                                                str(folder / "exif.jpg")])
+    assert {Path(r["image_uri"]).name: r["error_type"] for r in failures} == {
+        "fifo.jpg": "not_a_file", "zero.jpg": "not_a_file", "dangling.jpg": "dangling_link",
+        "huge.png": "too_large", "corrupt.tif": "corrupt", "corrupt.avif": "corrupt"}
+    assert report.images == 9 and report.failures == 6

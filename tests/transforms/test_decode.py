@@ -151,3 +151,56 @@ def test_decode_transform_splits_images_and_failures(corpus):
                     equal_to(bad), label="failures")
         assert_that(out["failures"] | "Stages" >> beam.Map(lambda f: f.stage) | beam.Distinct(),
                     equal_to(["decode"]), label="stage")
+
+
+@pytest.mark.parametrize("tag, cause", [(0x0128, "error"), (0x011A, "TypeError")])
+def test_exif_that_cannot_be_applied_keeps_the_stored_orientation_and_warns(tag, cause):
+    from tests.corpus import mistyped_exif_jpeg
+
+    data = mistyped_exif_jpeg(tag)
+    from PIL import ImageOps
+
+    with Image.open(io.BytesIO(data)) as raw, pytest.raises(Exception) as pillow:
+        raw.load()
+        ImageOps.exif_transpose(raw)  # what used to fail the whole scan
+    assert type(pillow.value).__name__ == cause
+    heard = []
+    image = decode_image("bad_exif.jpg", data, MAX_PIXELS, heard.append)
+    assert (image.width, image.height) == (160, 120)
+    assert len(heard) == 1 and "EXIF orientation not applied" in heard[0] and cause in heard[0]
+
+
+@pytest.mark.parametrize("name, cause", [("corrupt.tif", "TypeError"), ("corrupt.avif", "RuntimeError")])
+def test_any_decoder_exception_is_a_failure_naming_its_cause(corpus, name, cause):
+    folder, _ = corpus
+    with pytest.raises(DecodeError) as error:
+        decode_image(name, (folder / name).read_bytes(), MAX_PIXELS)
+    assert error.value.error_type == "corrupt" and cause in str(error.value) and name in str(error.value)
+
+
+def test_our_own_mistakes_still_fail_loudly(monkeypatch):
+    import transforms.decode as decode
+
+    def broken(image):
+        raise NameError("a bug in our code")
+
+    monkeypatch.setattr(decode, "_grey8", broken)  # not a decoder call: nothing may swallow it
+    with pytest.raises(NameError):
+        decode_image("gray16.png", _encoded(Image.fromarray(np.full((4, 4), 9, np.uint16)), "PNG"), MAX_PIXELS)
+
+
+def test_sixteen_bit_decodes_without_a_float64_copy():
+    """A 7000x7000 16-bit PNG: uint16 (98 MB) and uint8 copies, never 8 bytes per pixel for the whole image."""
+    import tracemalloc
+
+    side = 7000
+    ramp = (np.arange(side, dtype=np.uint32) * 65535 // (side - 1)).astype(np.uint16)
+    data = _encoded(Image.fromarray(np.tile(ramp, (side, 1))), "PNG")
+    tracemalloc.start()
+    try:
+        image = decode_image("big16.png", data, MAX_PIXELS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert image.pixels[0, 0].tolist() == [0, 0, 0] and image.pixels[0, -1].tolist() == [255, 255, 255]
+    assert peak < 5 * side * side, f"peak {peak / 1e6:.0f} MB; a float64 copy alone is {8 * side * side / 1e6:.0f} MB"
