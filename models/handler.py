@@ -37,6 +37,8 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
       batch_size: the largest batch RunInference builds; 1 for models taking any input size.
       large_model: load one copy per machine, shared across SDK processes (one GPU, many processes).
       model_copies: exact number of shared copies per machine (implies sharing across processes).
+      version: the content version the launcher read (ModelMeta.version); a worker that finds other
+        content at `uri` refuses to run it, so every row's *_version names the model that made it.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         batch_size: int = 8,
         large_model: bool = False,
         model_copies: int | None = None,
+        version: str | None = None,
     ):
         super().__init__(
             min_batch_size=1,
@@ -57,12 +60,20 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         self.slot = slot
         self.uri = uri
         self.overrides = dict(overrides or {})
+        self.version = version
 
     def load_model(self):
         from models import slots
 
         enable_gpu_memory_growth()
-        return slots.load_model(self.slot, self.uri, **self.overrides)
+        model = slots.load_model(self.slot, self.uri, **self.overrides)
+        if self.version is not None and model.meta.version != self.version:
+            raise slots.ModelLoadError(
+                self.slot, self.uri,
+                f"its content changed after the scan started (pinned {self.version}, now "
+                f"{model.meta.version}); rows would name the wrong model, so the scan stops: re-run it, "
+                "and replace models under a new path rather than in place")
+        return model
 
     def run_inference(
         self,

@@ -31,7 +31,8 @@ class ModelSettings:
 
     def handler(self, large_model: bool, model_copies: int | None) -> SlotModelHandler:
         batch = self.batch_size if self.meta.input_size else 1  # any-size inputs cannot be stacked
-        return SlotModelHandler(self.slot, self.uri, self.overrides, batch, large_model, model_copies)
+        return SlotModelHandler(self.slot, self.uri, self.overrides, batch, large_model, model_copies,
+                                self.meta.version)
 
 
 @dataclasses.dataclass(frozen=True)
