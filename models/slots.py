@@ -23,6 +23,7 @@ COCO_BOTTLE = 44
 OD_API_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes")
 REQUIRED_OUTPUTS = {"detector": OD_API_OUTPUTS[:2], "classifier": ("scores",), "segmenter": ("masks",)}
 META_FILE = "shelfscan.json"
+MAX_HUB_ARCHIVE_BYTES = 4 << 30  # the largest TF Hub detectors are about 1 GB compressed
 _KNOWN_META = ("kind", "input_size", "resize", "signature", "threshold", "class_filter")
 _SHELFSCAN_JSON_EXAMPLE = ('{"kind": "classifier", "input_size": 224, "resize": "letterbox", '
                            '"signature": "serving_default", "threshold": 0.5}')
@@ -76,6 +77,15 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overr
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
     local = resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    try:
+        return _load_local(slot, uri, local, overrides)
+    except ModelLoadError:
+        if uri.startswith(("http://", "https://")) and local.is_relative_to(hub_cache_dir()):
+            shutil.rmtree(local, ignore_errors=True)  # never keep a downloaded module that does not load
+        raise
+
+
+def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> LoadedModel:
     if not local.is_dir():
         raise ModelLoadError(slot, uri, f"{local} is a file, not a directory; point the slot at the "
                                         "SavedModel export directory (the one holding saved_model.pb)")
@@ -99,7 +109,34 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overr
         return {name: value.numpy() for name, value in result.items()}
 
     fn.module = module  # keeps the loaded variables alive as long as fn is
+    check_output_shapes(LoadedModel(fn, meta))
     return LoadedModel(fn, meta)
+
+
+def expected_shapes(slot: str, batch: int, side: int) -> dict[str, tuple[int | None, ...]]:
+    """The output shapes the scan reads, for a batch of `batch` inputs of side `side` (None: any)."""
+    return {"detector": {"detection_boxes": (batch, None, 4), "detection_scores": (batch, None)},
+            "classifier": {"scores": (batch,)},
+            "segmenter": {"masks": (batch, side, side)}}[slot]
+
+
+def check_output_shapes(model: LoadedModel) -> None:
+    """Run the model once on two blank inputs; outputs the scan cannot read fail at load, not mid-scan."""
+    meta = model.meta
+    side = meta.input_size or 64
+    batch = 2 if meta.input_size else 1  # any-size models take one image per call
+    try:
+        outputs = model(np.zeros((batch, side, side, 3), np.uint8))
+    except Exception as e:  # TF raises many types; its own text is the cause detail
+        raise ModelLoadError(meta.slot, meta.uri, f"it fails on a blank {batch}x{side}x{side}x3 uint8 batch: "
+                                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    for name, want in expected_shapes(meta.slot, batch, side).items():
+        got = tuple(np.shape(outputs[name]))
+        if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+            shown = tuple("N" if w is None else w for w in want)
+            raise ModelLoadError(meta.slot, meta.uri, f"output {name!r} has shape {got} for a batch of {batch}, "
+                                                      f"expected {shown}; export the model with the documented "
+                                                      "signature (docs/CONTRACTS.md)")
 
 
 def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
@@ -108,12 +145,60 @@ def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
         return _copy_to_cache(slot, uri, cache_dir)
     if "://" not in uri and not Path(uri).exists():
         raise ModelLoadError(slot, uri, "no such directory")
+    if uri.startswith(("http://", "https://")):
+        return _fetch_hub_module(slot, uri, hub_cache_dir())
     import tensorflow_hub as hub
 
     try:  # local paths come back as they are; URLs are downloaded into TFHUB_CACHE_DIR
         return Path(hub.resolve(uri))
     except Exception as e:  # tensorflow_hub raises bare IOError/ValueError/URLError subclasses
         raise ModelLoadError(slot, uri, f"TF Hub could not fetch it: {type(e).__name__}: {e}") from e
+
+
+def hub_cache_dir() -> Path:
+    """Where TF Hub modules are kept: TF Hub's own TFHUB_CACHE_DIR, as tensorflow_hub reads it."""
+    return Path(os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules")
+
+
+def _fetch_hub_module(slot: str, uri: str, cache_dir: Path) -> Path:
+    """Download and unpack a compressed TF Hub module, at most MAX_HUB_ARCHIVE_BYTES, into the cache.
+
+    Only a module that unpacks to a SavedModel is kept, so a broken download is fetched again next
+    time instead of failing every run from the cache.
+    """
+    import tarfile
+    import urllib.request
+
+    target = cache_dir / hashlib.sha1(uri.encode()).hexdigest()
+    if (target / "saved_model.pb").is_file():
+        return target
+    url = uri if uri.endswith((".tar.gz", ".tgz")) else uri.rstrip("/") + "?tf-hub-format=compressed"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
+    try:
+        archive = partial / "module.tar.gz"
+        try:
+            with urllib.request.urlopen(url, timeout=120) as response, open(archive, "wb") as out:
+                size = int(response.headers.get("Content-Length") or 0)
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    size = max(size, out.tell() + len(chunk))
+                    if size > MAX_HUB_ARCHIVE_BYTES:
+                        raise ModelLoadError(slot, uri, f"the archive is over {MAX_HUB_ARCHIVE_BYTES} bytes "
+                                                        "(MAX_HUB_ARCHIVE_BYTES); check the handle")
+                    out.write(chunk)
+            with tarfile.open(archive) as tar:
+                tar.extractall(partial / "module", filter="data")  # "data": nothing outside, no devices
+        except (OSError, tarfile.TarError, ValueError) as e:
+            raise ModelLoadError(slot, uri, f"TF Hub could not fetch it: {type(e).__name__}: {e}") from e
+        if not (partial / "module" / "saved_model.pb").is_file():
+            raise ModelLoadError(slot, uri, "the archive holds no saved_model.pb at its top; check the handle")
+        try:
+            (partial / "module").rename(target)
+        except OSError:  # another process finished the same download first
+            pass
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return target
 
 
 def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
@@ -124,9 +209,11 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     """
     from apache_beam.io.filesystems import FileSystems
 
+    from transforms.write import list_files
+
     root = uri.rstrip("/") + "/"
     try:
-        files = [m for m in FileSystems.match([root + "**"])[0].metadata_list if not m.path.endswith("/")]
+        files = [m for m in list_files(root) if not m.path.endswith("/")]  # the URI taken literally
     except Exception as e:  # Beam wraps every filesystem error differently
         raise ModelLoadError(slot, uri, f"listing it failed: {type(e).__name__}: {e}") from e
     if not files:
@@ -141,7 +228,7 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
     try:
         for m in files:
-            dest = partial / m.path[len(root):]
+            dest = _inside(slot, uri, partial, m.path[len(root):])
             dest.parent.mkdir(parents=True, exist_ok=True)
             with FileSystems.open(m.path, compression_type="uncompressed") as src, open(dest, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
@@ -153,6 +240,15 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+def _inside(slot: str, uri: str, folder: Path, relative: str) -> Path:
+    """folder/relative, refusing object names (../x, /x) that would land outside the model's copy."""
+    dest = (folder / relative).resolve()
+    if not relative or not dest.is_relative_to(folder.resolve()) or dest == folder.resolve():
+        raise ModelLoadError(slot, uri, f"object name {relative!r} leads outside the model directory; "
+                                        "remove it from the model's prefix")
+    return dest
 
 
 def _read_meta(slot: str, uri: str, local: Path) -> dict:

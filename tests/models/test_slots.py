@@ -190,3 +190,62 @@ def test_beam_reaches_the_emulator_without_credential_probes(gcs_emulator, monke
     assert FileSystems.match([f"{prefix}/*"])[0].metadata_list == []
     assert not remote, f"connections left the machine: {remote}"
     assert elapsed < 2.0, f"write+match+read+delete took {elapsed:.1f}s (credential probing?)"
+
+
+def test_a_model_with_wrong_output_shapes_is_refused_at_load(tmp_path):
+    import json
+
+    import tensorflow as tf
+
+    class Classifier(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8, name="crops")])
+        def classify(self, crops):
+            return {"scores": tf.reduce_max(tf.cast(crops, tf.float32), axis=[1, 2])}  # [B, 3], not [B]
+
+    module = Classifier()
+    tf.saved_model.save(module, str(tmp_path / "wide"), signatures={"serving_default": module.classify})
+    (tmp_path / "wide" / "shelfscan.json").write_text(json.dumps({"kind": "classifier", "input_size": 32}))
+    with pytest.raises(ModelLoadError, match=r"classifier model from .*wide: output 'scores' has shape \(2, 3\) "
+                                             r"for a batch of 2, expected \(2,\)"):
+        load_model("classifier", str(tmp_path / "wide"))
+
+
+@pytest.mark.parametrize("name", ["../outside.txt", "variables/../../outside.txt", "/etc/passwd", "", "."])
+def test_gs_object_names_cannot_escape_the_model_cache(tmp_path, name):
+    """The GCS emulator drops requests for names holding ../, so the check is tested on the names alone."""
+    from models.slots import _inside
+
+    with pytest.raises(ModelLoadError, match="classifier.*leads outside the model directory"):
+        _inside("classifier", "gs://b/m", tmp_path / "copy", name)
+    assert _inside("classifier", "gs://b/m", tmp_path / "copy", "variables/v.index") == (
+        tmp_path / "copy" / "variables" / "v.index").resolve()
+
+
+def test_a_hub_archive_over_the_cap_is_refused_and_not_cached(toy_models, http_server, tmp_path_factory, monkeypatch):
+    from models import slots
+
+    served, base = http_server
+    with tarfile.open(served / "big.tar.gz", "w:gz") as tar:
+        tar.add(toy_models["classifier"], arcname=".")
+    hub_cache = tmp_path_factory.mktemp("hub_cap")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_cache))
+    monkeypatch.setattr(slots, "MAX_HUB_ARCHIVE_BYTES", 1000)
+    with pytest.raises(ModelLoadError, match="classifier.*big.tar.gz: the archive is over 1000 bytes"):
+        load_model("classifier", f"{base}/big.tar.gz")
+    assert list(hub_cache.iterdir()) == []
+
+
+def test_a_hub_module_that_fails_to_load_is_fetched_again(toy_models, http_server, tmp_path_factory, monkeypatch):
+    served, base = http_server
+    broken = shutil.copytree(toy_models["classifier"], served / "broken_src")
+    (broken / "variables" / "variables.data-00000-of-00001").write_bytes(b"junk")
+    for source in (broken, toy_models["classifier"]):  # first broken, then fixed at the same URL
+        with tarfile.open(served / "module.tar.gz", "w:gz") as tar:
+            tar.add(source, arcname=".")
+        if source is broken:
+            hub_cache = tmp_path_factory.mktemp("hub_broken")
+            monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_cache))
+            with pytest.raises(ModelLoadError, match="TensorFlow could not read the SavedModel"):
+                load_model("classifier", f"{base}/module.tar.gz")
+            assert list(hub_cache.iterdir()) == [], "a module that does not load is not kept"
+    assert load_model("classifier", f"{base}/module.tar.gz").meta.input_size == 32
