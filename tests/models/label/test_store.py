@@ -1,0 +1,73 @@
+"""The label store: ordering, atomic saves, undo, folders and gs://."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.label.store import LabelError, LabelStore, certainty_order
+
+
+def write_crops(folder, scores, name="crops.jsonl"):
+    """A crops.jsonl like pipeline.run --crops_output writes, with tiny JPEGs; returns its path."""
+    (folder / "crops").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, score in enumerate(scores):
+        shade = int(255 * score)
+        Image.fromarray(np.full((40, 20, 3), shade, np.uint8)).save(folder / "crops" / f"c{i:04d}.jpg")
+        rows.append({"uri": f"crops/c{i:04d}.jpg", "label": "", "group": f"img{i // 3}.jpg",
+                     "target_score": score, "uncertainty": round(1 - abs(score - 0.5) / 0.5, 4)})
+    path = folder / name
+    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    return path
+
+
+def test_least_certain_first():
+    records = [{"target_score": 0.99}, {"target_score": 0.5}, {"target_score": 0.1}, {"target_score": 0.6}]
+    assert certainty_order(records) == [1, 3, 2, 0]
+    assert certainty_order([{"uncertainty": 0.1}, {"uncertainty": 0.9}]) == [1, 0]
+
+
+def test_label_saves_the_file_and_undo_restores_it(tmp_path):
+    path = write_crops(tmp_path, [0.95, 0.5, 0.2])
+    store = LabelStore(str(path))
+    assert store.page(0, 10)[0]["target_score"] == 0.5  # least certain first
+    counts = store.label(0, "target")
+    assert (counts["target"], counts["labeled"], counts["first_unlabeled"]) == (1, 1, 1)
+    on_disk = {json.loads(line)["uri"]: json.loads(line)["label"] for line in path.read_text().splitlines()}
+    assert on_disk == {"crops/c0000.jpg": "", "crops/c0001.jpg": "target", "crops/c0002.jpg": ""}
+    store.label(2, "other")
+    position, counts = store.undo()
+    assert position == 2 and counts["other"] == 0
+    assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["", "target", ""]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temp file left behind
+    assert LabelStore(str(path)).counts()["target"] == 1  # a new server reads what was saved
+
+
+def test_unknown_label_and_missing_file(tmp_path):
+    store = LabelStore(str(write_crops(tmp_path, [0.4])))
+    with pytest.raises(LabelError, match="unknown label"):
+        store.label(0, "maybe")
+    with pytest.raises(LabelError, match="does not exist"):
+        LabelStore(str(tmp_path / "nope.jsonl"))
+
+
+def test_a_folder_of_images_gets_its_own_crops_jsonl(tmp_path):
+    write_crops(tmp_path, [0.3, 0.7], name="other-name.jsonl")
+    store = LabelStore(str(tmp_path / "crops"))
+    assert store.counts()["total"] == 2
+    store.label(1, "skip")
+    saved = (tmp_path / "crops" / "crops.jsonl").read_text().splitlines()
+    assert [json.loads(line)["label"] for line in saved] == ["", "skip"]
+    assert store.image_uri(0).endswith("crops/c0000.jpg")
+
+
+def test_gs_crops_are_labeled_in_place(tmp_path, gcs_emulator):
+    write_crops(tmp_path, [0.5, 0.9])
+    uri = gcs_emulator.upload_dir(tmp_path, "to-label")
+    store = LabelStore(f"{uri}/crops.jsonl")
+    store.label(0, "other")
+    blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("to-label/crops.jsonl")
+    labels = [json.loads(line)["label"] for line in blob.download_as_text().splitlines()]
+    assert labels == ["other", ""]
