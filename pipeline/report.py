@@ -46,3 +46,30 @@ def scan_report(result, scan_id: str, output: str, wall_s: float) -> ScanReport:
     failures = counter(result, "failures_written")
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
                       counter(result, "targets"), failures, wall_s, output)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m pipeline.report OUTPUT --scan_id X`: write the scan's visual report."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline.report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write one self-contained HTML report of a finished scan: headline numbers, failures by "
+                    "type, distributions, and a gallery of images with their boxes drawn.")
+    p.add_argument("output", help="The scan's --output: a Parquet directory prefix, local or gs://.")
+    p.add_argument("--scan_id", required=True, help="The scan to report (its scan_id=... folder).")
+    p.add_argument("--report_path", default=None,
+                   help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html.")
+    args = p.parse_args(argv)
+    from pipeline.visual_report.page import write_report
+
+    try:
+        where = write_report(args.output, args.scan_id, args.report_path)
+    except FileNotFoundError as e:
+        sys.exit(f"pipeline.report: {e}")
+    print(f"report: {where}")
+
+
+if __name__ == "__main__":
+    main()
