@@ -46,7 +46,7 @@ class ScanConfig:
     max_image_pixels: int = 50_000_000
     large_model: bool = False
     model_copies: int | None = None
-    progress: bool = True
+    progress_board: str | None = None  # local directory the progress line reads (transforms.progress)
     crops_output: str | None = None
     modified_after: float | None = None  # epoch seconds
     skip_scanned_in: str | None = None  # an output whose summarized images are left out
@@ -95,5 +95,6 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
         ("Read", read["failures"]), ("Decode", decoded["failures"]), ("Detect", detected["failures"]))]
     failures = (*early, summary["failures"]) | "AllFailures" >> beam.Flatten()
     summaries = summary["summaries"]
-    (summaries, failures) | "Count" >> CountRows(show_progress=cfg.progress)
+    inputs = (read["images"], read["failures"]) | "AllInputs" >> beam.Flatten()
+    (inputs, summaries, failures) | "Count" >> CountRows(cfg.progress_board)
     return {"summaries": summaries, "failures": failures}

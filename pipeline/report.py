@@ -1,13 +1,23 @@
-"""The short table a scan ends with, read from the job's counters."""
+"""A scan's reports: the short table it ends with (read from the job's counters) and, as
+`python -m pipeline.report OUTPUT --scan_id X`, the visual HTML report (pipeline.visual_report)."""
 from __future__ import annotations
 
 import dataclasses
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from transforms.progress import FAILURE_NAMESPACE
+
 
 @dataclasses.dataclass(frozen=True)
 class ScanReport:
+    """What a finished scan prints: counts from the job's counters, times, where things are.
+
+    wall_s: the whole run, from the command's start (imports and model loading count); pipeline_s: the
+    Beam job alone.
+    failure_types: "stage/error_type" -> inputs.
+    """
+
     scan_id: str
     images: int
     bottles: int
@@ -15,38 +25,55 @@ class ScanReport:
     failures: int
     wall_s: float
     output: str
+    pipeline_s: float = 0.0
+    failure_types: dict = dataclasses.field(default_factory=dict)
+    report: str | None = None
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.wall_s if self.wall_s > 0 else 0.0
 
     def table(self) -> str:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failure_types.items(), key=lambda kv: -kv[1]))
         rows = [
             ("scan_id", self.scan_id),
             ("images", f"{self.images} ({self.images - self.failures} summarized, {self.failures} failed)"),
             ("bottles", self.bottles),
             ("targets", self.targets),
-            ("failures", self.failures),
-            ("wall time", f"{self.wall_s:.1f} s"),
-            ("throughput", f"{self.images_per_s:.2f} img/s"),
+            ("failures", f"{self.failures}" + (f": {kinds}" if kinds else "")),
+            ("wall time", f"{self.wall_s:.1f} s, the whole command (the Beam job itself: {self.pipeline_s:.1f} s)"),
+            ("throughput", f"{self.images_per_s:.2f} img/s over the whole run"),
             ("output", self.output),
         ]
+        if self.report:
+            rows.append(("report", self.report))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
+def _value(c) -> int:
+    # committed is the truth where the runner reports it; DirectRunner reports attempted only
+    return int((c.committed if c.committed is not None else c.attempted) or 0)
+
+
 def counter(result, name: str) -> int:
     found = result.metrics().query(MetricsFilter().with_namespace("shelfscan").with_name(name))["counters"]
-    # committed is the truth where the runner reports it; DirectRunner reports attempted only
-    return int(sum((c.committed if c.committed is not None else c.attempted) or 0 for c in found))
+    return sum(_value(c) for c in found)
 
 
-def scan_report(result, scan_id: str, output: str, wall_s: float) -> ScanReport:
+def failure_types(result) -> dict[str, int]:
+    found = result.metrics().query(MetricsFilter().with_namespace(FAILURE_NAMESPACE))["counters"]
+    out: dict[str, int] = {}
+    for c in found:
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + _value(c)
+    return {k: v for k, v in out.items() if v}
+
+
+def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0) -> ScanReport:
     summaries = counter(result, "summaries_written")
     failures = counter(result, "failures_written")
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
-                      counter(result, "targets"), failures, wall_s, output)
-
+                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m pipeline.report OUTPUT --scan_id X`: write the scan's visual report."""

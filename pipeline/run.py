@@ -1,8 +1,10 @@
 """Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
+import os
 import sys
 import time
 
@@ -10,9 +12,11 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
-from pipeline.options import SAMPLES, ScanOptions, default_scan_id
+from pipeline import logs
+from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
+from pipeline.progress import ProgressLine
 from pipeline.report import ScanReport, scan_report
-from pipeline.sinks import write_rows
+from pipeline.sinks import is_bigquery, write_rows
 from transforms.incremental import parse_modified_after
 
 _LOG = logging.getLogger("pipeline.run")
@@ -63,7 +67,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
-        large_model=scan.large_model, model_copies=scan.model_copies, progress=not scan.no_progress,
+        large_model=scan.large_model, model_copies=scan.model_copies,
         crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
         skip_scanned_in=scan.output if scan.skip_scanned else None)
 
@@ -73,27 +77,57 @@ def submits_remotely(options: PipelineOptions) -> bool:
     return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
-def run(argv: list[str] | None = None) -> ScanReport | None:
+def process_age_s() -> float:
+    """Seconds since this process started (Linux); 0 where /proc is not there."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+
+
+def run(argv: list[str] | None = None, started: float | None = None) -> ScanReport | None:
     """Parse options, build the scan and run it; locally, wait and return the scan's report.
 
     On Dataflow this returns None once the job is submitted (or the template is written).
     """
+    started = time.monotonic() if started is None else started  # model loading counts
+    argv = list(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
     scan = options.view_as(ScanOptions)
     cfg = scan_config(scan)
-    started = time.monotonic()
-    p = beam.Pipeline(options=options)
-    rows = build_scan(p, cfg)
-    where = write_rows(rows, scan.output, cfg.scan_id)
-    result = p.run()
-    if submits_remotely(options):
-        template = options.view_as(GoogleCloudOptions).template_location
-        job_id = getattr(result, "job_id", lambda: None)() if not template else None
-        _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
-                     else f"submitted as Dataflow job {job_id}; output: {where}")
+    remote = submits_remotely(options)
+    with ProgressLine(enabled=not scan.no_progress and not remote) as progress:
+        cfg = dataclasses.replace(cfg, progress_board=progress.board)
+        p = beam.Pipeline(options=options if remote else LocalRunOptions(argv))
+        rows = build_scan(p, cfg)
+        where = write_rows(rows, scan.output, cfg.scan_id)
+        job_started = time.monotonic()
+        result = p.run()
+        if remote:
+            template = options.view_as(GoogleCloudOptions).template_location
+            job_id = getattr(result, "job_id", lambda: None)() if not template else None
+            _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
+                         else f"submitted as Dataflow job {job_id}; output: {where}")
+            return None
+        result.wait_until_finish()
+    job_s = time.monotonic() - job_started
+    report = write_report(scan, cfg.scan_id) if scan.report else None
+    return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
+                               report=report)
+
+
+def write_report(scan: ScanOptions, scan_id: str) -> str | None:
+    """The visual report of a finished local scan (Parquet output only: it reads the files back)."""
+    if is_bigquery(scan.output):
+        _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
         return None
-    result.wait_until_finish()
-    return scan_report(result, cfg.scan_id, where, time.monotonic() - started)
+    from pipeline.visual_report.page import write_report as write_html
+
+    return write_html(scan.output, scan_id)
 
 
 def print_help() -> None:
@@ -110,14 +144,14 @@ def print_help() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(verbose=any(a in ("--verbose", "--verbose=true") for a in sys.argv[1:]))
     if {"-h", "--help"} & set(sys.argv[1:]):
         print_help()
         return
     from models.slots import ModelLoadError
 
     try:
-        report = run(sys.argv[1:])
+        report = run(sys.argv[1:], started=time.monotonic() - process_age_s())
     except ModelLoadError as e:  # before any image is read: say why, without a traceback
         sys.exit(f"shelfscan: {e}")
     if report is not None:
