@@ -73,7 +73,8 @@ def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--images", required=True, help="Local glob of images to scan.")
     args, rest = parser.parse_known_args(argv)
     uris = sorted(glob.glob(args.images))

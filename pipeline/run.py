@@ -1,6 +1,7 @@
 """Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import logging
@@ -130,11 +131,22 @@ def write_report(scan: ScanOptions, scan_id: str) -> str | None:
     return write_html(scan.output, scan_id)
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" where a default means something and the help text does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return text + " (default: %(default)s)"
+
+
 def print_help() -> None:
     """Our options beside Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
-    parser = _BeamArgumentParser(prog="python -m pipeline.run", description=__doc__, allow_abbrev=False)
+    parser = _BeamArgumentParser(prog="python -m pipeline.run", description=__doc__, allow_abbrev=False,
+                                 formatter_class=DefaultsHelpFormatter)
     seen = set()
     for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
         if cls not in seen:

@@ -1,0 +1,39 @@
+"""Intervals and the small-split warning."""
+import numpy as np
+import pytest
+
+from models.train_classifier.cli import default_cache_dir
+from models.train_classifier.confidence import bootstrap_auc, small_split_warning, wilson
+
+
+def test_wilson_matches_the_textbook_values():
+    assert wilson(27, 27) == pytest.approx((0.8754, 1.0), abs=1e-4)  # 27 of 27 right: maybe only 87.5 %
+    assert wilson(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
+    lo, hi = wilson(900, 1000)
+    assert lo == pytest.approx(0.8797, abs=1e-3) and hi == pytest.approx(0.9170, abs=1e-3)
+    assert wilson(0, 0) is None
+
+
+def test_bootstrap_auc_is_wide_for_few_images_and_none_without_both_classes():
+    rng = np.random.default_rng(0)
+    y = np.array([1, 0] * 10, bool)
+    p = np.where(y, 0.6, 0.4) + rng.normal(0, 0.15, len(y))
+    few = bootstrap_auc(y, p, [f"img{i % 3}" for i in range(len(y))])
+    many = bootstrap_auc(np.tile(y, 20), np.tile(p, 20) + rng.normal(0, 0.01, 400), [str(i) for i in range(400)])
+    assert few[1] - few[0] > many[1] - many[0]
+    assert bootstrap_auc(y, p, ["one"] * len(y)) is None
+    assert bootstrap_auc(np.ones(5, bool), np.ones(5), list("abcde")) is None
+
+
+def test_small_split_words():
+    text = small_split_warning(27, 5, 2)
+    assert "27 crops" in text and "5 target and 22 other" in text and "from 2 source images" in text
+    assert small_split_warning(1000, 300, 200) is None
+
+
+def test_embedding_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / ".cache" / "shelfscan" / "embeddings"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "shelfscan" / "embeddings"
