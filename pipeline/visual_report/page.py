@@ -63,7 +63,7 @@ def _plots(s: ScanStats) -> str:
         svg.bar_chart("Detection scores", score_labels,
                       [s.detection_score_hist.get(k, 0) for k in range(collect.SCORE_BINS)],
                       "detector score", "bottles"),
-        svg.bar_chart("Target scores (dashed: threshold)", score_labels,
+        svg.bar_chart("Target scores (dashed: lowest called target)", score_labels,
                       [s.target_score_hist.get(k, 0) for k in range(collect.SCORE_BINS)],
                       "classifier score", "bottles", colour="#e07000", marker=s.threshold),
     ]
