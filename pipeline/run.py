@@ -113,6 +113,9 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
             job_id = getattr(result, "job_id", lambda: None)() if not template else None
             _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
                          else f"submitted as Dataflow job {job_id}; output: {where}")
+            if scan.report:
+                _LOG.warning("--report is for local scans; once the job is done: python -m pipeline.report "
+                             "%s --scan_id %s", scan.output, cfg.scan_id)
             return None
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
@@ -156,10 +159,10 @@ def print_help() -> None:
 
 
 def main() -> None:
-    logs.configure(verbose=any(a in ("--verbose", "--verbose=true") for a in sys.argv[1:]))
     if {"-h", "--help"} & set(sys.argv[1:]):
         print_help()
         return
+    logs.configure(verbose=any(a in ("--verbose", "--verbose=true") for a in sys.argv[1:]))
     from models.slots import ModelLoadError
 
     try:

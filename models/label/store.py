@@ -47,6 +47,8 @@ def write_atomically(uri: str, text: str) -> None:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
+            if os.path.exists(uri):  # mkstemp makes 0600; keep the file readable as it was
+                os.chmod(tmp, os.stat(uri).st_mode & 0o777)
             os.replace(tmp, uri)
         except BaseException:
             if os.path.exists(tmp):

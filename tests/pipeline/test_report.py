@@ -104,3 +104,14 @@ def test_a_large_scan_gives_a_small_report(tmp_path):
     assert len(text) < 600_000  # 4 distinct images here; 48 distinct thumbnails stay within a few MB
     assert len(re.findall(r"<figure>", text)) <= 4 * collect.GALLERY
     assert len(re.findall(r"/in/bad\d+\.jpg", text)) <= 2 * collect.FAILURE_EXAMPLES
+
+
+def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
+    local = tmp_path / "out"
+    write_scan(local, 6, tmp_path, failures=1)
+    uri = gcs_emulator.upload_dir(local, "scans")
+    where = write_report(uri, "r1")
+    assert where == f"{uri}/reports/r1.html"
+    blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("scans/reports/r1.html")
+    text = blob.download_as_text()
+    assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2

@@ -31,6 +31,7 @@ def test_least_certain_first():
 
 def test_label_saves_the_file_and_undo_restores_it(tmp_path):
     path = write_crops(tmp_path, [0.95, 0.5, 0.2])
+    path.chmod(0o644)
     store = LabelStore(str(path))
     assert store.page(0, 10)[0]["target_score"] == 0.5  # least certain first
     counts = store.label(0, "target")
@@ -42,6 +43,7 @@ def test_label_saves_the_file_and_undo_restores_it(tmp_path):
     assert position == 2 and counts["other"] == 0
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["", "target", ""]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temp file left behind
+    assert path.stat().st_mode & 0o777 == 0o644
     assert LabelStore(str(path)).counts()["target"] == 1  # a new server reads what was saved
 
 
@@ -71,3 +73,30 @@ def test_gs_crops_are_labeled_in_place(tmp_path, gcs_emulator):
     blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("to-label/crops.jsonl")
     labels = [json.loads(line)["label"] for line in blob.download_as_text().splitlines()]
     assert labels == ["other", ""]
+
+
+def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    path = write_crops(tmp_path, [0.5, 0.9, 0.1])
+    repo = Path(__file__).resolve().parents[3]
+    server = subprocess.Popen([sys.executable, "-m", "models.label", str(path), "--port", "0"], cwd=repo,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        url = re.search(r"http://127\.0\.0\.1:\d+/", lines[1]).group(0)
+        assert "labeling 3 crops (0 labeled)" in lines[0]
+        request = urllib.request.Request(url + "api/label", data=json.dumps({"position": 0, "label": "target"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        assert json.loads(urllib.request.urlopen(request, timeout=10).read())["target"] == 1
+        with urllib.request.urlopen(url + "crop/0.jpg", timeout=10) as image:
+            assert image.headers["Content-Type"] == "image/jpeg" and image.read(2) == b"\xff\xd8"
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+    assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["target", "", ""]
