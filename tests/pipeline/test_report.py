@@ -115,3 +115,26 @@ def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
     blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("scans/reports/r1.html")
     text = blob.download_as_text()
     assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2
+
+
+def test_gallery_of_distinct_photos_stays_within_a_few_megabytes(tmp_path):
+    """Every gallery slot a different large photo: the most a report can hold, whatever the scan size."""
+    rng = np.random.default_rng(0)
+    files = []
+    for k in range(60):
+        y, x = np.mgrid[0:900, 0:1200]
+        base = np.stack([(x * (k + 1)) % 256, (y * 3 + k * 40) % 256, (x + y) % 256], -1)
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        files.append(tmp_path / f"photo{k}.jpg")
+        Image.fromarray(pixels).save(files[-1], quality=90)
+    rows = []
+    for i, f in enumerate(files):
+        bottles = [bottle(0, 100.0, True, "expected" if i % 2 else "mask", score=0.5 + i / 200), bottle(1, 300.0, False)]
+        rows.append(summary_row(ImageInfo(str(f), 1200, 900, 2), bottles, CTX, NOW))
+    folder = tmp_path / "out" / "summaries" / "scan_id=r1"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, arrow_schema(SUMMARY_FIELDS)), folder / "part-0.parquet")
+    text = open(write_report(str(tmp_path / "out"), "r1")).read()
+    distinct = len(set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text)))
+    assert distinct >= 20  # sections overlap; 48 distinct would be about twice this size
+    assert len(text) < 4_000_000, f"{len(text) / 1e6:.1f} MB for {distinct} distinct thumbnails"

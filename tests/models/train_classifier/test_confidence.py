@@ -37,3 +37,22 @@ def test_embedding_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / ".cache" / "shelfscan" / "embeddings"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "shelfscan" / "embeddings"
+
+
+def test_an_unlabeled_file_ends_in_advice_not_a_traceback(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(np.full((30, 20, 3), 80 * i, np.uint8)).save(tmp_path / f"c{i}.jpg")
+    data = tmp_path / "crops.jsonl"
+    data.write_text("".join(json.dumps({"uri": f"c{i}.jpg", "label": ""}) + "\n" for i in range(3)))
+    done = subprocess.run([sys.executable, "-m", "models.train_classifier", "--data", str(data), "--out",
+                           str(tmp_path / "m"), "--cache", ""], cwd=Path(__file__).resolve().parents[3],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"3 rows have no label: label them with `python -m models.label {data}`" in done.stderr
