@@ -95,6 +95,7 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
         ("Read", read["failures"]), ("Decode", decoded["failures"]), ("Detect", detected["failures"]))]
     failures = (*early, summary["failures"]) | "AllFailures" >> beam.Flatten()
     summaries = summary["summaries"]
-    inputs = (read["images"], read["failures"]) | "AllInputs" >> beam.Flatten()
-    (inputs, summaries, failures) | "Count" >> CountRows(cfg.progress_board)
+    p | "Count" >> CountRows(cfg.progress_board, inputs=(read["images"], read["failures"]),
+                             detected=(crops[IMAGES], *early), summaries=(summaries,),
+                             failures=(*early, summary["failures"]))
     return {"summaries": summaries, "failures": failures}

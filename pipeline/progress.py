@@ -1,4 +1,8 @@
-"""The one updating line a local scan shows on stderr: images done of matched, img/s, ETA."""
+"""The one updating line a local scan shows on stderr: images done of matched, img/s, ETA.
+
+"Done" is past detection (or failed): the slow part of a scan. Summary rows would be the natural
+count, but they are made only once every image is grouped with its bottles, at the very end.
+"""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +13,7 @@ import threading
 from transforms.progress import read_board
 
 BAR_FORMAT = "scanning {n_fmt}/{total_fmt} images |{bar:20}| {rate_noinv_fmt} ETA {remaining}{postfix}"
-WAITING_FORMAT = "scanning {n_fmt} images done{postfix} [{elapsed}]"
+WAITING_FORMAT = "scanning: loading models, listing inputs{postfix} [{elapsed}]"
 
 
 class ProgressLine:
@@ -42,11 +46,14 @@ class ProgressLine:
     def update(self) -> dict:
         """Redraw from the board; returns the counts it drew."""
         counts = read_board(self.board)
-        done = counts["summaries"] + counts["failures"]
-        if counts["inputs"] and self._bar.total != counts["inputs"]:
+        done = counts["detected"]  # summary rows only appear at the very end (see transforms.progress)
+        if done and self._bar.total != max(counts["inputs"], done):  # inputs are all listed by now
             self._bar.total = max(counts["inputs"], done)
             self._bar.bar_format = BAR_FORMAT
-        self._bar.set_postfix_str(f"{counts['failures']} failed" if counts["failures"] else "", refresh=False)
+        postfix = f"{counts['failures']} failed" if counts["failures"] else ""
+        if not done and counts["inputs"]:
+            postfix = f"{counts['inputs']} found"
+        self._bar.set_postfix_str(postfix, refresh=False)
         self._bar.update(done - self._bar.n)
         self._bar.refresh()
         return dict(counts)

@@ -11,13 +11,14 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import Any
+from typing import Any, Sequence
 
 import apache_beam as beam
 
-KINDS = ("inputs", "summaries", "failures")
+KINDS = ("inputs", "detected", "summaries", "failures")
 FAILURE_NAMESPACE = "shelfscan.failures"  # one counter per "stage/error_type"
-_COUNTER = {"inputs": "inputs_matched", "summaries": "summaries_written", "failures": "failures_written"}
+_COUNTER = {"inputs": "inputs_matched", "detected": "images_past_detection", "summaries": "summaries_written",
+            "failures": "failures_written"}
 
 
 def read_board(board: str) -> Counter:
@@ -73,18 +74,27 @@ class _Count(beam.DoFn):
 
 
 class CountRows(beam.PTransform):
-    """(inputs, summaries, failures) -> counters `inputs_matched`, `summaries_written`, `failures_written`
-    and `shelfscan.failures:STAGE/TYPE`; with a board directory, also counts there for a progress line.
+    """Counts rows into `shelfscan` counters `inputs_matched`, `images_past_detection`,
+    `summaries_written`, `failures_written` and `shelfscan.failures:STAGE/TYPE`; with a board
+    directory, also there for a progress line. Apply to the pipeline: `p | CountRows(board, ...)`.
+
+    Each kind takes the PCollections that feed it, counted one by one rather than flattened first:
+    a runner may hold a Flatten's output until all its inputs are done, and the line would stand still.
 
     inputs: every input entering the scan (an image read, or a read failure such as a pattern that
     matched nothing); each ends as exactly one summary or failure row.
+    detected: images through detection, or failed before it. Summary rows only appear once the scan
+    groups each image with its bottles, at the very end, so this is what progress is measured by.
     """
 
-    def __init__(self, board: str | None = None):
+    def __init__(self, board: str | None, inputs: Sequence, detected: Sequence, summaries: Sequence,
+                 failures: Sequence):
         super().__init__()
         self._board = board
+        self._pcolls = {"inputs": inputs, "detected": detected, "summaries": summaries, "failures": failures}
 
-    def expand(self, pcolls):
-        for kind, pcoll in zip(KINDS, pcolls):
-            pcoll | kind.capitalize() >> beam.ParDo(_Count(kind, self._board))
-        return None
+    def expand(self, pbegin):
+        for kind, pcolls in self._pcolls.items():
+            for i, pcoll in enumerate(pcolls):
+                pcoll | f"{kind.capitalize()}{i}" >> beam.ParDo(_Count(kind, self._board))
+        return pbegin

@@ -18,12 +18,12 @@ def test_line_shows_done_of_matched_with_rate_and_eta():
     stream = io.StringIO()
     with ProgressLine(stream=stream) as line:
         assert line.update() == {}
-        assert "scanning 0 images done" in stream.getvalue()
+        assert "scanning: loading models, listing inputs" in stream.getvalue()
         write_count(line.board, "inputs-1-a", 10)
-        write_count(line.board, "summaries-1-a", 2)
-        write_count(line.board, "summaries-2-b", 1)
+        write_count(line.board, "detected-1-a", 3)
+        write_count(line.board, "detected-2-b", 1)
         write_count(line.board, "failures-2-b", 1)
-        assert line.update() == {"inputs": 10, "summaries": 3, "failures": 1}
+        assert line.update() == {"inputs": 10, "detected": 4, "failures": 1}
         board = line.board
     last = stream.getvalue().replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("scanning 4/10 images") and "img/s" in last and "ETA" in last and "1 failed" in last
@@ -81,3 +81,34 @@ def test_workers_never_discard_our_options(tmp_path):
     for line in discarded:
         for ours in ("detector_batch_size", "scan_id", "output", "input", "verbose"):
             assert f"--{ours}" not in line, line
+
+
+@pytest.mark.slow
+def test_the_board_moves_while_images_are_detected(tmp_path, monkeypatch):
+    """Counts reach the board as images pass detection, not all at the end of the job."""
+    import threading
+    import time
+
+    import pipeline.progress as progress
+    from pipeline.run import run
+    from transforms.progress import read_board
+
+    for k in range(16):
+        (tmp_path / f"{k}.jpg").write_bytes((REPO / "pipeline/samples/images" / f"00000{k % 5 + 1}.jpg").read_bytes())
+    seen = []
+    enter = progress.ProgressLine.__enter__
+
+    def watched(self):
+        def poll():
+            while os.path.isdir(self.board):
+                seen.append(dict(read_board(self.board)))
+                time.sleep(0.05)
+        threading.Thread(target=poll, daemon=True).start()
+        return enter(self)
+
+    monkeypatch.setattr(progress.ProgressLine, "__enter__", watched)
+    report = run(["--input", str(tmp_path / "*.jpg"), "--output", str(tmp_path / "out"), "--scan_id", "m1"])
+    assert report.images == 16
+    partial = [s for s in seen if s.get("inputs") == 16 and 0 < s.get("detected", 0) < 16]
+    assert partial, f"the board never showed a scan half done: {seen[::10]}"
+    assert not any(s.get("summaries") for s in partial)  # summaries come only at the end, as expected
