@@ -1,11 +1,18 @@
-"""The label store: ordering, atomic saves, undo, folders and gs://."""
+"""The label store and server without a browser: ordering, atomic saves, undo, folders, gs://, the command."""
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from models.label.server import serve_in_background
 from models.label.store import LabelError, LabelStore, certainty_order
 
 
@@ -73,16 +80,17 @@ def test_gs_crops_are_labeled_in_place(tmp_path, gcs_emulator):
     blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("to-label/crops.jsonl")
     labels = [json.loads(line)["label"] for line in blob.download_as_text().splitlines()]
     assert labels == ["other", ""]
+    assert store.image_uri(0) == f"{uri}/crops/c0000.jpg"
+    server, url = serve_in_background(store)
+    try:
+        with urllib.request.urlopen(url + "crop/0.jpg", timeout=10) as image:
+            assert image.read(2) == b"\xff\xd8"  # served from gs:// through Beam's filesystems
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path):
-    import re
-    import signal
-    import subprocess
-    import sys
-    import urllib.request
-    from pathlib import Path
-
     path = write_crops(tmp_path, [0.5, 0.9, 0.1])
     repo = Path(__file__).resolve().parents[3]
     server = subprocess.Popen([sys.executable, "-m", "models.label", str(path), "--port", "0"], cwd=repo,
