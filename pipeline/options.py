@@ -1,6 +1,7 @@
 """The scan job's own options, listed by --help beside Beam's."""
 from __future__ import annotations
 
+import argparse
 import datetime
 from pathlib import Path
 
@@ -90,6 +91,16 @@ class ScanOptions(PipelineOptions):
             "--crops_output", default=None,
             help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
                  "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" where a default means something and the help text does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return text + " (default: %(default)s)"
 
 
 class LocalRunOptions(PipelineOptions):

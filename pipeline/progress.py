@@ -5,6 +5,7 @@ count, but they are made only once every image is grouped with its bottles, at t
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -66,3 +67,15 @@ class ProgressLine:
         self.update()
         self._bar.close()
         shutil.rmtree(self.board, ignore_errors=True)
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (Linux); 0 where /proc is not there."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from apache_beam.metrics.metric import MetricsFilter
 
+from pipeline.sinks import is_bigquery
 from transforms.progress import FAILURE_NAMESPACE
+
+_LOG = logging.getLogger("pipeline.report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +78,16 @@ def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: fl
     failures = counter(result, "failures_written")
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
                       counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
+
+def write_visual_report(output: str, scan_id: str) -> str | None:
+    """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back)."""
+    if is_bigquery(output):
+        _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
+        return None
+    from pipeline.visual_report.page import write_report
+
+    return write_report(output, scan_id)
+
 
 def main(argv: list[str] | None = None) -> None:
     """`python -m pipeline.report OUTPUT --scan_id X`: write the scan's visual report."""

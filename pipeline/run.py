@@ -1,11 +1,9 @@
 """Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import logging
-import os
 import sys
 import time
 
@@ -14,10 +12,10 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline import logs
-from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
-from pipeline.progress import ProgressLine
-from pipeline.report import ScanReport, scan_report
-from pipeline.sinks import is_bigquery, write_rows
+from pipeline.options import SAMPLES, DefaultsHelpFormatter, LocalRunOptions, ScanOptions, default_scan_id
+from pipeline.progress import ProgressLine, process_age_s
+from pipeline.report import ScanReport, scan_report, write_visual_report
+from pipeline.sinks import write_rows
 from transforms.incremental import parse_modified_after
 
 _LOG = logging.getLogger("pipeline.run")
@@ -78,18 +76,6 @@ def submits_remotely(options: PipelineOptions) -> bool:
     return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
-def process_age_s() -> float:
-    """Seconds since this process started (Linux); 0 where /proc is not there."""
-    try:
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
-
-
 def run(argv: list[str] | None = None, started: float | None = None) -> ScanReport | None:
     """Parse options, build the scan and run it; locally, wait and return the scan's report.
 
@@ -119,29 +105,9 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
             return None
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
-    report = write_report(scan, cfg.scan_id) if scan.report else None
+    report = write_visual_report(scan.output, cfg.scan_id) if scan.report else None
     return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
                                report=report)
-
-
-def write_report(scan: ScanOptions, scan_id: str) -> str | None:
-    """The visual report of a finished local scan (Parquet output only: it reads the files back)."""
-    if is_bigquery(scan.output):
-        _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
-        return None
-    from pipeline.visual_report.page import write_report as write_html
-
-    return write_html(scan.output, scan_id)
-
-
-class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Adds "(default: X)" where a default means something and the help text does not say it already."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
-            return text
-        return text + " (default: %(default)s)"
 
 
 def print_help() -> None:
