@@ -1,7 +1,8 @@
 """How far test metrics can be trusted: 95 % intervals and, for a small test split, a warning in words.
 
 Precision, recall and accuracy get Wilson score intervals (right near 0 and 1, where a small split
-puts them); AUC gets a bootstrap over source images, because crops of one image rise and fall together.
+puts them); AUC and F1 get a bootstrap over source images, because crops of one image rise and fall
+together.
 """
 from __future__ import annotations
 
@@ -26,31 +27,35 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] |
     return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
 
 
-def bootstrap_auc(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[str], rounds: int = 1000,
-                  seed: int = 0) -> tuple[float, float] | None:
-    """2.5 and 97.5 percentiles of AUC over source images drawn with replacement; None if undefined."""
+def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[str], threshold: float,
+              rounds: int = 1000, seed: int = 0) -> dict[str, tuple[float, float] | None]:
+    """2.5 and 97.5 percentiles of AUC and F1 over source images drawn with replacement (None if undefined)."""
     y, p = np.asarray(labels, bool), np.asarray(scores, float)
     names, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     members = [np.nonzero(index == g)[0] for g in range(len(names))]
     if len(members) < 2 or y.all() or not y.any():
-        return None
+        return {"auc": None, "f1": None}
     rng = np.random.default_rng(seed)
-    aucs = []
+    aucs, f1s = [], []
     for _ in range(rounds):
         pick = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        if 0 < y[pick].sum() < len(pick):
-            aucs.append(metrics.roc_auc(y[pick], p[pick]))
+        yy, called = y[pick], p[pick] >= threshold
+        if 0 < yy.sum() < len(pick):
+            aucs.append(metrics.roc_auc(yy, p[pick]))
+            f1s.append(2 * (yy & called).sum() / (yy.sum() + called.sum()))
     if len(aucs) < rounds // 2:  # most resamples held one class only: no honest interval
-        return None
-    lo, hi = np.percentile(aucs, [2.5, 97.5])
-    return round(float(lo), 4), round(float(hi), 4)
+        return {"auc": None, "f1": None}
+    return {name: tuple(round(float(v), 4) for v in np.percentile(values, [2.5, 97.5]))
+            for name, values in (("auc", aucs), ("f1", f1s))}
 
 
 def intervals(m: dict, labels, scores, groups, seed: int = 0) -> dict:
-    """95 % intervals for accuracy, precision, recall and AUC of the metrics dict `m` (models.train_classifier.metrics)."""
+    """95 % intervals for the accuracy, precision, recall, AUC and F1 of the metrics dict `m`
+    (models.train_classifier.metrics)."""
     c = m["confusion"]
     return {"accuracy": wilson(c["tp"] + c["tn"], m["n"]), "precision": wilson(c["tp"], c["tp"] + c["fp"]),
-            "recall": wilson(c["tp"], c["tp"] + c["fn"]), "auc": bootstrap_auc(labels, scores, groups, seed=seed)}
+            "recall": wilson(c["tp"], c["tp"] + c["fn"]),
+            **bootstrap(labels, scores, groups, m["threshold"], seed=seed)}
 
 
 def small_split_warning(n: int, n_target: int, images: int) -> str | None:

@@ -76,7 +76,7 @@ def interval_text(interval) -> str:
 
 
 def _intervals(found: dict) -> str:
-    return ", ".join(f"{k} {interval_text(found.get(k))}" for k in ("accuracy", "auc", "precision", "recall"))
+    return ", ".join(f"{k} {interval_text(found.get(k))}" for k in ("accuracy", "auc", "precision", "recall", "f1"))
 
 
 def summary_text(m: dict, title: str = "test") -> str:

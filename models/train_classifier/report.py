@@ -133,7 +133,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{background:#
 {warning}
 <pre>{html.escape(summary)}</pre>
 <h2>Test metrics</h2>{warning}{headline}
-<p>Intervals: Wilson score for accuracy, precision and recall; AUC bootstrapped over source images.
+<p>Intervals: Wilson score for accuracy, precision and recall; AUC and F1 bootstrapped over source images.
 Crops of one image are not independent, so the Wilson intervals are, if anything, too narrow.</p>
 <h2>Precision-recall</h2><img src="data:image/png;base64,{pr_png}">
 {"<h2>Per brand</h2>" + brand_table if brand_table else ""}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models.train_classifier.cli import default_cache_dir
-from models.train_classifier.confidence import bootstrap_auc, small_split_warning, wilson
+from models.train_classifier.confidence import bootstrap, small_split_warning, wilson
 
 
 def test_wilson_matches_the_textbook_values():
@@ -14,15 +14,16 @@ def test_wilson_matches_the_textbook_values():
     assert wilson(0, 0) is None
 
 
-def test_bootstrap_auc_is_wide_for_few_images_and_none_without_both_classes():
+def test_bootstrap_is_wide_for_few_images_and_none_without_both_classes():
     rng = np.random.default_rng(0)
     y = np.array([1, 0] * 10, bool)
     p = np.where(y, 0.6, 0.4) + rng.normal(0, 0.15, len(y))
-    few = bootstrap_auc(y, p, [f"img{i % 3}" for i in range(len(y))])
-    many = bootstrap_auc(np.tile(y, 20), np.tile(p, 20) + rng.normal(0, 0.01, 400), [str(i) for i in range(400)])
-    assert few[1] - few[0] > many[1] - many[0]
-    assert bootstrap_auc(y, p, ["one"] * len(y)) is None
-    assert bootstrap_auc(np.ones(5, bool), np.ones(5), list("abcde")) is None
+    few = bootstrap(y, p, [f"img{i % 3}" for i in range(len(y))], 0.5)
+    many = bootstrap(np.tile(y, 20), np.tile(p, 20) + rng.normal(0, 0.01, 400), [str(i) for i in range(400)], 0.5)
+    for name in ("auc", "f1"):
+        assert few[name][1] - few[name][0] > many[name][1] - many[name][0]
+    assert bootstrap(y, p, ["one"] * len(y), 0.5) == {"auc": None, "f1": None}
+    assert bootstrap(np.ones(5, bool), np.ones(5), list("abcde"), 0.5) == {"auc": None, "f1": None}
 
 
 def test_small_split_words():

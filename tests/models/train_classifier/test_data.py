@@ -204,4 +204,7 @@ def test_a_small_test_split_says_so_with_intervals(crops_dir, tmp_path):
     for key in ("accuracy", "precision", "recall"):
         lo, hi = test["intervals_95"][key]
         assert lo <= test[key] <= hi and hi - lo > 0.1  # a handful of crops cannot pin a metric down
+    groups = test["per_group"]["groups"]
+    for key in ("auc", "f1"):  # bootstrapped over source images: none from a single image
+        assert (test["intervals_95"][key] is None) == (groups < 2), (key, groups)
     assert out["use"].startswith(f"python -m pipeline.run --classifier {tmp_path / 'm'}")
