@@ -88,6 +88,10 @@ def test_gs_crops_are_labeled_in_place(tmp_path, gcs_emulator):
     finally:
         server.shutdown()
         server.server_close()
+    folder = LabelStore(f"{uri}/crops")  # a gs:// folder of images without an index gets one
+    assert folder.counts()["total"] == 2
+    folder.label(1, "target")
+    assert "to-label/crops/crops.jsonl" in gcs_emulator.names("to-label/crops/")
 
 
 def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path):
