@@ -31,7 +31,7 @@ class ScanReport:
     output: str
     pipeline_s: float = 0.0
     failure_types: dict = dataclasses.field(default_factory=dict)
-    report: str | None = None
+    report: str | None = None  # where the visual report is, or how to write it
 
     @property
     def images_per_s(self) -> float:
@@ -78,6 +78,13 @@ def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: fl
     failures = counter(result, "failures_written")
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
                       counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
+
+def report_hint(output: str, scan_id: str) -> str | None:
+    """What the closing table says about a report that was not asked for (None for BigQuery output)."""
+    if is_bigquery(output):
+        return None
+    return f"not written: python -m pipeline.report {output} --scan_id {scan_id} (or scan with --report)"
+
 
 def write_visual_report(output: str, scan_id: str) -> str | None:
     """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back)."""

@@ -14,7 +14,7 @@ from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline import logs
 from pipeline.options import SAMPLES, DefaultsHelpFormatter, LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine, process_age_s
-from pipeline.report import ScanReport, scan_report, write_visual_report
+from pipeline.report import ScanReport, report_hint, scan_report, write_visual_report
 from pipeline.sinks import write_rows
 from transforms.incremental import parse_modified_after
 
@@ -105,7 +105,7 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
             return None
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
-    report = write_visual_report(scan.output, cfg.scan_id) if scan.report else None
+    report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
     return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
                                report=report)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.progress import ProgressLine
-from pipeline.report import ScanReport
+from pipeline.report import ScanReport, report_hint
 from transforms.progress import write_count
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +43,9 @@ def test_closing_table_names_failures_by_type_and_where_things_are():
     assert "failures    3: 2 decode/truncated, 1 read/not_found" in table
     assert "wall time   8.2 s, the whole command (the Beam job itself: 2.8 s)" in table
     assert "1.21 img/s" in table and "report      out/reports/s1.html" in table
+    assert "report      not written: python -m pipeline.report out --scan_id s1" in ScanReport(
+        "s1", 1, 1, 1, 0, 1.0, "out/x/", report=report_hint("out", "s1")).table()
+    assert report_hint("bq://p.d.t", "s1") is None
 
 
 @pytest.mark.slow
