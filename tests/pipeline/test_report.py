@@ -138,3 +138,9 @@ def test_gallery_of_distinct_photos_stays_within_a_few_megabytes(tmp_path):
     distinct = len(set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text)))
     assert distinct >= 20  # sections overlap; 48 distinct would be about twice this size
     assert len(text) < 4_000_000, f"{len(text) / 1e6:.1f} MB for {distinct} distinct thumbnails"
+
+
+def test_a_scan_where_everything_failed_still_reports(tmp_path):
+    write_scan(tmp_path / "out", 0, tmp_path, failures=3)
+    text = open(write_report(str(tmp_path / "out"), "r1")).read()
+    assert "<b>3</b>failed" in text and text.count("none in this scan") == 4 and text.count("<svg") == 5
