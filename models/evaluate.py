@@ -141,7 +141,8 @@ def evaluate_segmenter(model, scenes: list[Scene], batch_size: int) -> dict:
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--scenes", required=True, help="A models.synth output dir (held-out seed).")
     for slot in ("detector", "classifier", "segmenter"):
         parser.add_argument(f"--{slot}", default=str(DEFAULT_MODELS / slot),

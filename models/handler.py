@@ -18,7 +18,9 @@ class ModelTask(Protocol):
 
 def enable_gpu_memory_growth() -> None:
     """Let several models share one GPU: TF otherwise grabs all its memory on first use."""
-    import tensorflow as tf
+    from models.tf_import import import_tensorflow
+
+    tf = import_tensorflow()  # the first import in a worker process: quiet unless asked otherwise
 
     for gpu in tf.config.list_physical_devices("GPU"):
         try:

@@ -100,7 +100,8 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Score scan summaries against synthetic ground truth.")
+    parser = argparse.ArgumentParser(description="Score scan summaries against synthetic ground truth.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--truth", required=True, help="truth.jsonl written by models.synth")
     parser.add_argument("--summaries", required=True, help="Parquet file, directory or glob of summaries")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as found")

@@ -48,7 +48,7 @@ class ScanConfig:
     max_image_bytes: int = 200_000_000
     large_model: bool = False
     model_copies: int | None = None
-    progress: bool = True
+    progress_board: str | None = None  # local directory the progress line reads (transforms.progress)
     crops_output: str | None = None
     modified_after: float | None = None  # epoch seconds
     skip_scanned_in: str | None = None  # an output whose summarized images are left out
@@ -98,5 +98,7 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
         ("Read", read["failures"]), ("Decode", decoded["failures"]), ("Detect", detected["failures"]))]
     failures = (*early, summary["failures"]) | "AllFailures" >> beam.Flatten()
     summaries = summary["summaries"]
-    (summaries, failures) | "Count" >> CountRows(show_progress=cfg.progress)
+    p | "Count" >> CountRows(cfg.progress_board, inputs=(read["images"], read["failures"]),
+                             detected=(crops[IMAGES], *early), summaries=(summaries,),
+                             failures=(*early, summary["failures"]))
     return {"summaries": summaries, "failures": failures}

@@ -1,6 +1,7 @@
 """The scan job's own options, listed by --help beside Beam's."""
 from __future__ import annotations
 
+import argparse
 import datetime
 from pathlib import Path
 
@@ -78,6 +79,12 @@ class ScanOptions(PipelineOptions):
         parser.add_argument("--model_copies", type=int, default=None,
                             help="Exact model copies per machine (implies sharing across processes).")
         _flag(parser, "--no_progress", help="No progress line on stderr.")
+        _flag(parser, "--verbose",
+              help="Show TensorFlow's and Beam's own log lines (hidden by default: start-up chatter, "
+                   "CUDA probing on a machine without a GPU).")
+        _flag(parser, "--report",
+              help="After a local scan with Parquet output, write its visual report to "
+                   "OUTPUT/reports/SCAN_ID.html (also: python -m pipeline.report OUTPUT --scan_id X).")
         parser.add_argument(
             "--modified_after", default=None,
             help="Only scan files modified after this time: ISO 8601 (2026-11-01T00:00:00Z) or an age "
@@ -89,6 +96,26 @@ class ScanOptions(PipelineOptions):
             "--crops_output", default=None,
             help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
                  "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Adds "(default: X)" where a default means something and the help text does not say it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+            return text
+        return text + " (default: %(default)s)"
+
+
+class LocalRunOptions(PipelineOptions):
+    """The options a local scan hands Beam: all of them, but what Beam passes on to worker processes
+    leaves ours out. A worker knows only Beam's option classes and would log ours as "Discarding
+    unparseable args", as if they were dropped; our values reach the graph through ScanConfig."""
+
+    def get_all_options(self, *args, **kwargs) -> dict:
+        ours = {name for name, _, _ in option_help()}
+        return {k: v for k, v in super().get_all_options(*args, **kwargs).items() if k not in ours}
 
 
 def option_help() -> list[tuple[str, str, bool]]:

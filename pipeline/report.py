@@ -1,13 +1,27 @@
-"""The short table a scan ends with, read from the job's counters."""
+"""A scan's reports: the short table it ends with (read from the job's counters) and, as
+`python -m pipeline.report OUTPUT --scan_id X`, the visual HTML report (pipeline.visual_report)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 from apache_beam.metrics.metric import MetricsFilter
+
+from pipeline.sinks import is_bigquery
+from transforms.progress import FAILURE_NAMESPACE
+
+_LOG = logging.getLogger("pipeline.report")
 
 
 @dataclasses.dataclass(frozen=True)
 class ScanReport:
+    """What a finished scan prints: counts from the job's counters, times, where things are.
+
+    wall_s: the whole run, from the command's start (imports and model loading count); pipeline_s: the
+    Beam job alone.
+    failure_types: "stage/error_type" -> inputs.
+    """
+
     scan_id: str
     images: int
     bottles: int
@@ -15,34 +29,95 @@ class ScanReport:
     failures: int
     wall_s: float
     output: str
+    pipeline_s: float = 0.0
+    failure_types: dict = dataclasses.field(default_factory=dict)
+    report: str | None = None  # where the visual report is, or how to write it
 
     @property
     def images_per_s(self) -> float:
         return self.images / self.wall_s if self.wall_s > 0 else 0.0
 
     def table(self) -> str:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failure_types.items(), key=lambda kv: -kv[1]))
         rows = [
             ("scan_id", self.scan_id),
             ("images", f"{self.images} ({self.images - self.failures} summarized, {self.failures} failed)"),
             ("bottles", self.bottles),
             ("targets", self.targets),
-            ("failures", self.failures),
-            ("wall time", f"{self.wall_s:.1f} s"),
-            ("throughput", f"{self.images_per_s:.2f} img/s"),
+            ("failures", f"{self.failures}" + (f": {kinds}" if kinds else "")),
+            ("wall time", f"{self.wall_s:.1f} s, the whole command (the Beam job itself: {self.pipeline_s:.1f} s)"),
+            ("throughput", f"{self.images_per_s:.2f} img/s over the whole run"),
             ("output", self.output),
         ]
+        if self.report:
+            rows.append(("report", self.report))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
+def _value(c) -> int:
+    # committed is the truth where the runner reports it; DirectRunner reports attempted only
+    return int((c.committed if c.committed is not None else c.attempted) or 0)
+
+
 def counter(result, name: str) -> int:
     found = result.metrics().query(MetricsFilter().with_namespace("shelfscan").with_name(name))["counters"]
-    # committed is the truth where the runner reports it; DirectRunner reports attempted only
-    return int(sum((c.committed if c.committed is not None else c.attempted) or 0 for c in found))
+    return sum(_value(c) for c in found)
 
 
-def scan_report(result, scan_id: str, output: str, wall_s: float) -> ScanReport:
+def failure_types(result) -> dict[str, int]:
+    found = result.metrics().query(MetricsFilter().with_namespace(FAILURE_NAMESPACE))["counters"]
+    out: dict[str, int] = {}
+    for c in found:
+        out[c.key.metric.name] = out.get(c.key.metric.name, 0) + _value(c)
+    return {k: v for k, v in out.items() if v}
+
+
+def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0) -> ScanReport:
     summaries = counter(result, "summaries_written")
     failures = counter(result, "failures_written")
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
-                      counter(result, "targets"), failures, wall_s, output)
+                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
+
+def report_hint(output: str, scan_id: str) -> str | None:
+    """What the closing table says about a report that was not asked for (None for BigQuery output)."""
+    if is_bigquery(output):
+        return None
+    return f"not written: python -m pipeline.report {output} --scan_id {scan_id} (or scan with --report)"
+
+
+def write_visual_report(output: str, scan_id: str) -> str | None:
+    """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back)."""
+    if is_bigquery(output):
+        _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
+        return None
+    from pipeline.visual_report.page import write_report
+
+    return write_report(output, scan_id)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m pipeline.report OUTPUT --scan_id X`: write the scan's visual report."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline.report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Write one self-contained HTML report of a finished scan: headline numbers, failures by "
+                    "type, distributions, and a gallery of images with their boxes drawn.")
+    p.add_argument("output", help="The scan's --output: a Parquet directory prefix, local or gs://.")
+    p.add_argument("--scan_id", required=True, help="The scan to report (its scan_id=... folder).")
+    p.add_argument("--report_path", default=None,
+                   help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html.")
+    args = p.parse_args(argv)
+    from pipeline.visual_report.page import write_report
+
+    try:
+        where = write_report(args.output, args.scan_id, args.report_path)
+    except FileNotFoundError as e:
+        sys.exit(f"pipeline.report: {e}")
+    print(f"report: {where}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import sys
@@ -10,8 +11,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
-from pipeline.options import SAMPLES, ScanOptions, default_scan_id
-from pipeline.report import ScanReport, scan_report
+from pipeline import logs
+from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
+from pipeline.progress import ProgressLine, process_age_s
+from pipeline.report import ScanReport, report_hint, scan_report, write_visual_report
 from pipeline.sinks import write_rows
 from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
@@ -53,7 +56,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         detector=detector, classifier=classifier, segmenter=segmenter,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
         max_image_bytes=scan.max_image_bytes,
-        large_model=scan.large_model, model_copies=scan.model_copies, progress=not scan.no_progress,
+        large_model=scan.large_model, model_copies=scan.model_copies,
         crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
         skip_scanned_in=scan.output if scan.skip_scanned else None)
 
@@ -63,28 +66,39 @@ def submits_remotely(options: PipelineOptions) -> bool:
     return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
-def run(argv: list[str] | None = None) -> ScanReport | None:
+def run(argv: list[str] | None = None, started: float | None = None) -> ScanReport | None:
     """Parse options, build the scan and run it; locally, wait and return the scan's report.
 
     On Dataflow this returns None once the job is submitted (or the template is written).
     """
+    started = time.monotonic() if started is None else started  # model loading counts
+    argv = list(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
     check_options(argv, options)
     scan = options.view_as(ScanOptions)
     cfg = scan_config(scan)
-    started = time.monotonic()
-    p = beam.Pipeline(options=options)
-    rows = build_scan(p, cfg)
-    where = write_rows(rows, scan.output, cfg.scan_id)
-    result = p.run()
-    if submits_remotely(options):
-        template = options.view_as(GoogleCloudOptions).template_location
-        job_id = getattr(result, "job_id", lambda: None)() if not template else None
-        _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
-                     else f"submitted as Dataflow job {job_id}; output: {where}")
-        return None
-    result.wait_until_finish()
-    return scan_report(result, cfg.scan_id, where, time.monotonic() - started)
+    remote = submits_remotely(options)
+    with ProgressLine(enabled=not scan.no_progress and not remote) as progress:
+        cfg = dataclasses.replace(cfg, progress_board=progress.board)
+        p = beam.Pipeline(options=options if remote else LocalRunOptions(argv))
+        rows = build_scan(p, cfg)
+        where = write_rows(rows, scan.output, cfg.scan_id)
+        job_started = time.monotonic()
+        result = p.run()
+        if remote:
+            template = options.view_as(GoogleCloudOptions).template_location
+            job_id = getattr(result, "job_id", lambda: None)() if not template else None
+            _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
+                         else f"submitted as Dataflow job {job_id}; output: {where}")
+            if scan.report:
+                _LOG.warning("--report is for local scans; once the job is done: python -m pipeline.report "
+                             "%s --scan_id %s", scan.output, cfg.scan_id)
+            return None
+        result.wait_until_finish()
+    job_s = time.monotonic() - job_started
+    report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
+    return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
+                               report=report)
 
 
 def print_help() -> None:
@@ -105,14 +119,14 @@ def failure_verdict(report: ScanReport, max_failure_rate: float | None) -> str |
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if {"-h", "--help"} & set(sys.argv[1:]):
         print_help()
         return
+    logs.configure(verbose=any(a in ("--verbose", "--verbose=true") for a in sys.argv[1:]))
     from models.slots import ModelLoadError
 
     try:
-        report = run(sys.argv[1:])
+        report = run(sys.argv[1:], started=time.monotonic() - process_age_s())
     except OptionError as e:  # before any work: one line, as argparse would
         print(f"shelfscan: {e}", file=sys.stderr)
         sys.exit(2)

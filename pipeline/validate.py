@@ -7,7 +7,7 @@ import os
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.options import ScanOptions
+from pipeline.options import DefaultsHelpFormatter, ScanOptions
 
 
 class OptionError(ValueError):
@@ -18,7 +18,8 @@ def full_parser():
     """Our options and every Beam option, as --help lists them."""
     from apache_beam.options.pipeline_options import _BeamArgumentParser
 
-    parser = _BeamArgumentParser(prog="python -m pipeline.run", allow_abbrev=False)
+    parser = _BeamArgumentParser(prog="python -m pipeline.run", allow_abbrev=False,
+                                 formatter_class=DefaultsHelpFormatter)
     seen = set()
     for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
         if cls not in seen:

@@ -42,7 +42,8 @@ def scenes(cache: Path, count: int, seed: int) -> Path:
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m models.build", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.build", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", default="models/default", help="Where the model directories go.")
     parser.add_argument("--train_scenes", type=int, default=800, help="Training scenes to generate.")
     parser.add_argument("--val_scenes", type=int, default=100,

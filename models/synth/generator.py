@@ -249,7 +249,8 @@ def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--out", required=True, help="Output directory.")
     parser.add_argument("--count", type=int, required=True, help="Number of scenes.")
     parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes.")

@@ -32,8 +32,23 @@ from models.train_classifier.embed_cache import EmbeddingCache
 _LOG = logging.getLogger("models.train_classifier")
 
 
+def default_cache_dir() -> Path:
+    """The user's cache directory, so embeddings are shared by every folder the command runs in."""
+    import os
+
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "shelfscan" / "embeddings"
+
+
+def use_command(model_dir: str) -> str:
+    """The scan command that uses a trained classifier."""
+    return (f"python -m pipeline.run --classifier {shlex.quote(model_dir)} --input 'PHOTOS/*.jpg' "
+            "--output out --report")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m models.train_classifier", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m models.train_classifier", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", required=True, help="crops.jsonl or a folder of label subfolders (local or gs://).")
     p.add_argument("--out", required=True, help="Model directory to write (local or gs://).")
     p.add_argument("--test_data", help="Evaluate on these crops (e.g. another seed) instead of a test split.")
@@ -59,7 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--min_precision", type=float, help="Pick the threshold with the most validation recall at "
                                                         "this precision; default: best validation F1.")
     p.add_argument("--seed", type=int, default=0, help="Seeds the split, augmentation, mixup and heads.")
-    p.add_argument("--cache", default=".cache/embeddings", help="Embedding cache directory; '' disables it.")
+    p.add_argument("--cache", default=str(default_cache_dir()),
+                   help="Embedding cache directory ($XDG_CACHE_HOME/shelfscan/embeddings when that is set); "
+                        "'' disables it.")
     p.add_argument("--limit", type=int, help="Use only the first N crops of --data (quick trials).")
     p.add_argument("--no_report", action="store_true", help="Skip report.html (CAM needs the backbone twice).")
     p.add_argument("--no_export", action="store_true", help="Skip the SavedModel (metrics only).")
@@ -154,12 +171,14 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
         "mixup": {"alpha": args.mixup, "mode": args.mixup_mode, "copies": args.mixup_copies} if args.mixup else None,
         "embedding_cache": cache.stats(),
         "command": command,
+        "use": use_command(args.out),
     }
     if args.folds:
         out["cross_validation"] = _cross_validation(fold_metrics)
     summary = classifier_metrics.summary_text(test_m, "test" if not args.test_data else f"test ({args.test_data})")
     summary += (f"\n  validation AUC {val_m['auc']}, threshold {result.threshold:.4f}: {result.threshold_rule}"
-                f"\n  embedding cache: {cache.hits} hits, {cache.misses} misses")
+                f"\n  embedding cache: {cache.hits} hits, {cache.misses} misses ({cache.root or 'off'})"
+                f"\nscan with it:\n  {out['use']}")
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "model" if "://" in args.out else Path(args.out)
         local.mkdir(parents=True, exist_ok=True)
@@ -226,7 +245,8 @@ def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundC
         examples = [rep.CamExample(f"{c.brand or c.group}\n{Path(c.uri).name}", x, m, float(p[i]), c.label)
                     for c, x, m, i in zip(crops, inputs, maps, picks)]
         cams[kind] = rep.cam_plot(examples, result.threshold)
-    info = {k: out[k] for k in ("threshold_rule", "model", "data", "augment", "mixup", "embedding_cache", "command")}
+    info = {k: out[k] for k in ("threshold_rule", "model", "data", "augment", "mixup", "embedding_cache", "command",
+                                "use")}
     rep.write_report(path, out, info, pr_png, cams, summary)
 
 
@@ -242,5 +262,10 @@ def _upload(local: Path, remote: str) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    run()
+    from models.train_classifier.data import CropDataError
+
+    try:
+        run()
+    except CropDataError as e:  # the data cannot train a model: say what to do, not where it broke
+        sys.exit(f"models.train_classifier: {e}")
 

@@ -124,19 +124,31 @@ def list_crops(path: str, group_pattern: str | None = None) -> list[dict]:
     return entries
 
 
+SKIP = "skip"
+
+
+def unlabeled_text(count: int, path: str) -> str:
+    return (f"{count} rows have no label: label them with `python -m models.label {path}` "
+            "(T target, O other, S skip)")
+
+
 def load_crops(path: str, positive: str = "target", group_pattern: str | None = None,
                limit: int | None = None) -> tuple[list[LabeledCrop], list[str]]:
     """Read and decode every labeled crop; returns (crops, skipped) where skipped says 'uri: cause'.
 
-    positive: the label that means "target"; every other non-empty label is a negative. Crops with
-    an empty label (not labeled yet) are left out, with one line in skipped saying how many.
+    positive: the label that means "target"; every other label is a negative, except "skip" (set on
+    the labeling page for crops that show no usable bottle). Crops with an empty label (not labeled
+    yet) or "skip" are left out, with a line in skipped saying how many.
     """
     entries = list_crops(path, group_pattern)
     unlabeled = [e for e in entries if not e["label"]]  # e.g. pipeline.run --crops_output rows nobody labeled yet
-    entries = [e for e in entries if e["label"]][:limit]
+    passed = [e for e in entries if e["label"] == SKIP]
+    entries = [e for e in entries if e["label"] and e["label"] != SKIP][:limit]
     crops, skipped = [], []
     if unlabeled:
-        skipped.append(f"{len(unlabeled)} crops in {path} have an empty label and are not used")
+        skipped.append(unlabeled_text(len(unlabeled), path))
+    if passed:
+        skipped.append(f"{len(passed)} crops in {path} are labeled '{SKIP}' and are not used")
     for e in entries:
         try:
             data = read_bytes(e["uri"])
@@ -148,11 +160,13 @@ def load_crops(path: str, positive: str = "target", group_pattern: str | None = 
                                  brand=e.get("brand", ""), sha256=hashlib.sha256(data).hexdigest(),
                                  pixels=pixels))
     for line in skipped[:5]:
-        _LOG.warning("skipped crop %s", line)
+        _LOG.warning("not used: %s", line)
     labels = {c.label for c in crops}
     if labels != {True, False}:
-        raise CropDataError(f"{path}: need both '{positive}' crops and other crops; "
-                            f"found {sum(c.label for c in crops)} of {len(crops)} labeled '{positive}'")
+        targets = sum(c.label for c in crops)
+        found = (f"found {targets} '{positive}' and {len(crops) - targets} other labeled crops"
+                 + (f"; {unlabeled_text(len(unlabeled), path)}" if unlabeled else ""))
+        raise CropDataError(f"{path}: training needs both '{positive}' crops and other crops; {found}")
     return crops, skipped
 
 

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from models import metrics
+from models.train_classifier import confidence
 
 MAX_PR_POINTS = 200
 
@@ -61,10 +62,21 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float, brands: S
         out["per_brand"] = _breakdown([b or "(none)" for b in brands], y, p, predicted)
     per_group = _breakdown(list(groups), y, p, predicted)
     worst = sorted(per_group.items(), key=lambda kv: (-kv[1]["errors"], kv[0]))
+    out["intervals_95"] = confidence.intervals(out, y, p, list(groups))
+    out["small_split"] = confidence.small_split_warning(len(y), int(y.sum()), len(per_group))
     out["per_group"] = {"groups": len(per_group),
                         "groups_with_errors": sum(1 for v in per_group.values() if v["errors"]),
                         "worst": [{"group": g, **v} for g, v in worst[:worst_groups] if v["errors"]]}
     return out
+
+
+def interval_text(interval) -> str:
+    """'0.571-1.000', or 'n/a' where the metric has no interval (no positives, one class)."""
+    return f"{interval[0]:.3f}-{interval[1]:.3f}" if interval else "n/a"
+
+
+def _intervals(found: dict) -> str:
+    return ", ".join(f"{k} {interval_text(found.get(k))}" for k in ("accuracy", "auc", "precision", "recall", "f1"))
 
 
 def summary_text(m: dict, title: str = "test") -> str:
@@ -74,6 +86,8 @@ def summary_text(m: dict, title: str = "test") -> str:
     lines = [
         f"{title}: {m['n']} crops ({m['n_target']} target)  accuracy {m['accuracy']:.4f}  AUC {auc}  "
         f"precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}  @ threshold {m['threshold']:.4f}",
+        *([f"  95 % intervals: {_intervals(m['intervals_95'])}"] if m.get("intervals_95") else []),
+        *([f"  {m['small_split']}"] if m.get("small_split") else []),
         f"  confusion      predicted other  predicted target",
         f"  true other     {c['tn']:>15d}  {c['fp']:>16d}",
         f"  true target    {c['fn']:>15d}  {c['tp']:>16d}",

@@ -109,9 +109,15 @@ def _table(rows: list[list], header: list[str]) -> str:
 
 def write_report(path, metrics: dict, info: dict, pr_png: str, cams: dict[str, str], summary: str) -> None:
     """Write report.html: summary, headline table, PR curve, per-brand table, CAM sections, run info."""
+    from models.train_classifier.metrics import interval_text
+
     t = metrics["test"]
-    headline = _table([[k, t[k]] for k in ("n", "n_target", "accuracy", "auc", "precision", "recall", "f1",
-                                           "threshold")], ["metric", "test"])
+    found = t.get("intervals_95") or {}
+    headline = _table([[k, t[k], interval_text(found[k]) if k in found else ""]
+                       for k in ("n", "n_target", "accuracy", "auc", "precision", "recall", "f1", "threshold")],
+                      ["metric", "test", "95 % interval"])
+    warning = (f'<p class="warn">{html.escape(t["small_split"])}</p>' if t.get("small_split") else "")
+    use = info.get("use")
     brands = t.get("per_brand") or {}
     brand_table = _table([[b, v["n"], v["n_target"], v["accuracy"], v["predicted_target_rate"], v["mean_score"]]
                           for b, v in sorted(brands.items())],
@@ -121,10 +127,14 @@ def write_report(path, metrics: dict, info: dict, pr_png: str, cams: dict[str, s
         for name, png in cams.items())
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>shelfscan classifier QA</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{background:#f6f6f6;padding:1em}}</style></head>
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{background:#f6f6f6;padding:1em}}
+.warn{{background:#fff0e0;border-left:5px solid #d60;padding:.6em 1em;font-weight:bold}}</style></head>
 <body><h1>shelfscan classifier QA report</h1>
+{warning}
 <pre>{html.escape(summary)}</pre>
-<h2>Test metrics</h2>{headline}
+<h2>Test metrics</h2>{warning}{headline}
+<p>Intervals: Wilson score for accuracy, precision and recall; AUC and F1 bootstrapped over source images.
+Crops of one image are not independent, so the Wilson intervals are, if anything, too narrow.</p>
 <h2>Precision-recall</h2><img src="data:image/png;base64,{pr_png}">
 {"<h2>Per brand</h2>" + brand_table if brand_table else ""}
 <h2>Where the model looks (CAM over head_relu, 7x7 at 224)</h2>
@@ -132,6 +142,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{background:#
 (exact CAM for the logistic head, Grad-CAM otherwise), upsampled from 7&times;7.</p>
 {sections}
 <h2>Run</h2><pre>{html.escape(json.dumps(info, indent=2, default=str))}</pre>
+{f'<h2>Scan with this classifier</h2><pre id="use">{html.escape(use)}</pre>' if use else ""}
 </body></html>"""
     with open(path, "w", encoding="utf-8") as f:
         f.write(doc)

@@ -13,3 +13,31 @@ def test_help_lists_scan_and_beam_options():
                    "--runner ", "--direct_num_workers", "--dataflow_service_options", "--sdk_container_image"):
         assert option in done.stdout, option
     assert "Glob of images to scan" in done.stdout
+
+
+COMMANDS = {  # command -> an option with a default that --help must show
+    "pipeline.run": ("--area_ratio_tolerance", "(default: 1.5)"),
+    "pipeline.report": ("--report_path", None),
+    "pipeline.evaluate": (None, None),
+    "pipeline.bench": (None, None),
+    "models.train_classifier": ("--val_fraction", "(default: 0.15)"),
+    "models.label": ("--port", "(default: 8765)"),
+    "models.synth": (None, None),
+    "models.build": (None, None),
+    "models.evaluate": (None, None),
+}
+
+
+def test_every_command_shows_its_defaults():
+    repo = Path(__file__).resolve().parents[2]
+    for command, (option, shown) in COMMANDS.items():
+        done = subprocess.run([sys.executable, "-m", command, "--help"], cwd=repo, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+        assert "(default: " in done.stdout, f"{command} --help shows no defaults"
+        if shown:
+            block = done.stdout[done.stdout.index("\n  " + option) + 1:].split("\n  -")[0]
+            assert shown in " ".join(block.split()), f"{command}: {block}"
+    train = subprocess.run([sys.executable, "-m", "models.train_classifier", "--help"], cwd=repo,
+                           capture_output=True, text=True, timeout=120).stdout
+    assert "shelfscan/embeddings" in " ".join(train.split())

@@ -63,6 +63,12 @@ def test_one_command_trains_evaluates_reports_and_exports(crops_jsonl, tmp_path)
     assert metrics["threshold"] == meta["threshold"]
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 2 and "src=\"http" not in report
+    # 35 crops from 4 scenes: the test split is small, and both the summary and the report say so
+    assert "SMALL TEST SPLIT" in done.stdout and "95 % intervals: accuracy " in done.stdout
+    assert 'class="warn">SMALL TEST SPLIT' in report and "95 % interval" in report
+    use = f"python -m pipeline.run --classifier {out}"
+    assert done.stdout.rstrip().splitlines()[-1].strip().startswith(use)
+    assert report.rindex(use) > report.rindex("<h2>")  # the report ends with the command that uses the model
 
     serve = tf.saved_model.load(str(out)).signatures["serving_default"]
     scores = serve(crops=tf.constant(_uint8_batch()))["scores"].numpy()

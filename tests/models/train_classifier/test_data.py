@@ -8,7 +8,7 @@ import pytest
 
 from models.train_classifier import augment as aug
 from models.train_classifier import split
-from models.train_classifier.data import load_crops
+from models.train_classifier.data import CropDataError, load_crops
 from models.train_classifier.embed_cache import EmbedItem, cache_key
 from models.train_classifier.heads import choose_threshold
 from models.train_classifier.cli import run
@@ -180,4 +180,31 @@ def test_unlabeled_rows_are_left_out_not_counted_as_other(crops_dir, tmp_path):
                                                   for r in rows))
     crops, skipped = load_crops(str(tmp_path / "crops.jsonl"))
     assert len(crops) == len(rows) - 5
-    assert skipped == [f"5 crops in {tmp_path / 'crops.jsonl'} have an empty label and are not used"]
+    path = tmp_path / "crops.jsonl"
+    assert skipped == [f"5 rows have no label: label them with `python -m models.label {path}` (T target, O other, S skip)"]
+
+
+def test_skip_labels_are_left_out_and_an_unlabeled_file_says_how_to_label_it(crops_dir, tmp_path):
+    rows = [json.loads(line) for line in (crops_dir / "crops.jsonl").read_text().splitlines()]
+    path = tmp_path / "crops.jsonl"
+    rows[0]["label"] = "skip"
+    path.write_text("".join(json.dumps({**r, "uri": str(crops_dir / r["uri"])}) + "\n" for r in rows))
+    crops, skipped = load_crops(str(path))
+    assert len(crops) == len(rows) - 1 and "labeled 'skip'" in skipped[0]
+    path.write_text("".join(json.dumps({**r, "label": "", "uri": str(crops_dir / r["uri"])}) + "\n" for r in rows))
+    with pytest.raises(CropDataError, match=f"{len(rows)} rows have no label: label them with "
+                                            f"`python -m models.label {path}`"):
+        load_crops(str(path))
+
+
+def test_a_small_test_split_says_so_with_intervals(crops_dir, tmp_path):
+    out = _run(crops_dir / "crops.jsonl", tmp_path / "m", tmp_path / "c")
+    test = out["test"]
+    assert test["small_split"].startswith("SMALL TEST SPLIT") and f"{test['n']} crops" in test["small_split"]
+    for key in ("accuracy", "precision", "recall"):
+        lo, hi = test["intervals_95"][key]
+        assert lo <= test[key] <= hi and hi - lo > 0.1  # a handful of crops cannot pin a metric down
+    groups = test["per_group"]["groups"]
+    for key in ("auc", "f1"):  # bootstrapped over source images: none from a single image
+        assert (test["intervals_95"][key] is None) == (groups < 2), (key, groups)
+    assert out["use"].startswith(f"python -m pipeline.run --classifier {tmp_path / 'm'}")

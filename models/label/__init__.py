@@ -1,0 +1,1 @@
+"""The labeling page: `python -m models.label crops.jsonl` serves crops to label on 127.0.0.1."""

@@ -1,0 +1,173 @@
+"""The crops being labeled and their labels, kept in a crops.jsonl that is rewritten whole on every change.
+
+Local files are replaced atomically (temp file + os.replace); gs:// objects are written whole, which
+GCS makes visible only when the upload completes. So a killed server or a closed tab never leaves a
+half-written file: at worst the label being made is lost.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import threading
+from typing import Any
+
+LABELS = ("target", "other", "skip")  # skip: not usable (no bottle, two bottles); training leaves it out
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+INDEX_NAME = "crops.jsonl"
+
+
+class LabelError(ValueError):
+    """A request the store cannot honour; the message says why."""
+
+
+def _fs():
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def _read_text(uri: str) -> str:
+    with _fs().open(uri, compression_type="uncompressed") as f:
+        return f.read().decode("utf-8")
+
+
+def _exists(uri: str) -> bool:
+    return _fs().exists(uri)
+
+
+def write_atomically(uri: str, text: str) -> None:
+    """Replace `uri` with `text` so that a reader sees the old file or the new one, never a mix."""
+    if "://" not in uri:
+        folder = os.path.dirname(os.path.abspath(uri))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".crops-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            if os.path.exists(uri):  # mkstemp makes 0600; keep the file readable as it was
+                os.chmod(tmp, os.stat(uri).st_mode & 0o777)
+            os.replace(tmp, uri)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return
+    with _fs().create(uri, mime_type="application/jsonl") as f:  # one object, visible once complete
+        f.write(text.encode("utf-8"))
+
+
+def index_path(source: str) -> str:
+    """The crops.jsonl for SOURCE: the file itself, or FOLDER/crops.jsonl for a folder of crops."""
+    if source.endswith(".jsonl"):
+        return source
+    return _fs().join(source.rstrip("/"), INDEX_NAME)
+
+
+def folder_records(folder: str) -> list[dict]:
+    """One unlabeled record per image directly in FOLDER or one level below (uri relative to FOLDER)."""
+    fs, root = _fs(), folder.rstrip("/")
+    found = []
+    for pattern in (fs.join(root, "*"), fs.join(root, "*", "*")):
+        for m in fs.match([pattern])[0].metadata_list:
+            if m.path.lower().endswith(IMAGE_SUFFIXES):
+                found.append(m.path[len(root) + 1:])
+    return [{"uri": uri, "label": "", "group": uri} for uri in sorted(set(found))]
+
+
+def certainty_order(records: list[dict]) -> list[int]:
+    """Record positions, least certain first (by `uncertainty`, else the score's distance from 0.5)."""
+    def key(i: int) -> tuple:
+        r = records[i]
+        if r.get("uncertainty") is not None:
+            return (-float(r["uncertainty"]), i)
+        if r.get("target_score") is not None:
+            return (abs(float(r["target_score"]) - 0.5), i)
+        return (0.0, i)
+    return sorted(range(len(records)), key=key)
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One label made: which record (file position) and what its label was before."""
+
+    record: int
+    before: str
+
+
+class LabelStore:
+    """Labels of the crops in one crops.jsonl; thread-safe, saved on every change.
+
+    source: a crops.jsonl, or a folder of crops (its crops.jsonl is used, or made from the images).
+    """
+
+    def __init__(self, source: str):
+        self.path = index_path(source)
+        self.base = _fs().split(self.path)[0]
+        if _exists(self.path):
+            self.records = [json.loads(line) for line in _read_text(self.path).splitlines() if line.strip()]
+        elif not source.endswith(".jsonl"):
+            self.records = folder_records(source)
+        else:
+            raise LabelError(f"{source} does not exist: pass a crops.jsonl (pipeline.run --crops_output "
+                             "DIR writes DIR/crops.jsonl) or a folder of crop images")
+        if not self.records:
+            raise LabelError(f"no crops in {source}: expected a crops.jsonl or a folder of images")
+        for n, r in enumerate(self.records, 1):
+            if not isinstance(r, dict) or "uri" not in r:
+                raise LabelError(f"{self.path}:{n}: expected a JSON object with a 'uri'")
+            r.setdefault("label", "")
+        self.order = certainty_order(self.records)  # display position -> record position
+        self._history: list[Change] = []
+        self._lock = threading.Lock()
+
+    def image_uri(self, position: int) -> str:
+        """Where the image shown at display `position` lives."""
+        uri = self.records[self.order[position]]["uri"]
+        return uri if "://" in uri or uri.startswith("/") else _fs().join(self.base, uri)
+
+    def counts(self) -> dict[str, Any]:
+        labels = [r["label"] or "" for r in self.records]
+        counts = {name: labels.count(name) for name in LABELS}
+        done = sum(counts.values())
+        unlabeled = [p for p, i in enumerate(self.order) if not labels[i]]
+        return {"total": len(labels), "labeled": done, "unlabeled": len(labels) - done, **counts,
+                "first_unlabeled": unlabeled[0] if unlabeled else None, "can_undo": bool(self._history),
+                "file": self.path}
+
+    def page(self, offset: int, limit: int) -> list[dict]:
+        """The crops shown at display positions [offset, offset + limit)."""
+        out = []
+        for position in range(max(offset, 0), min(offset + limit, len(self.order))):
+            r = self.records[self.order[position]]
+            out.append({"position": position, "label": r["label"] or "", "target_score": r.get("target_score"),
+                        "predicted": r.get("predicted"), "name": r["uri"].rsplit("/", 1)[-1],
+                        "group": r.get("group", "")})
+        return out
+
+    def label(self, position: int, label: str) -> dict:
+        if label not in LABELS:
+            raise LabelError(f"unknown label {label!r}; expected one of {LABELS}")
+        if not 0 <= position < len(self.order):
+            raise LabelError(f"no crop at position {position}")
+        with self._lock:
+            record = self.order[position]
+            self._history.append(Change(record, self.records[record]["label"] or ""))
+            self.records[record]["label"] = label
+            self._save()
+            return self.counts()
+
+    def undo(self) -> tuple[int | None, dict]:
+        """Revert the last label; returns (display position reverted or None, counts)."""
+        with self._lock:
+            if not self._history:
+                return None, self.counts()
+            change = self._history.pop()
+            self.records[change.record]["label"] = change.before
+            self._save()
+            return self.order.index(change.record), self.counts()
+
+    def _save(self) -> None:
+        write_atomically(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))

@@ -1,0 +1,146 @@
+"""The visual scan report: numbers, failures by type, plots and a capped gallery; checked in a browser."""
+import datetime
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from pipeline.report import main as report_main
+from pipeline.visual_report import collect
+from pipeline.visual_report.page import write_report
+from transforms.records import BottleResult, Failure
+from transforms.crops import ImageInfo
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, arrow_schema
+from transforms.summarize import ScanContext, failure_row, summary_row
+from transforms.write import scan_prefix
+
+NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
+CTX = ScanContext("r1", "det-1", "cls-1", "seg-1")
+
+
+def bottle(index, x, is_target, source="mask", score=None):
+    area = 40.0 * 100 if is_target else None
+    return BottleResult(index, (x, 20.0, x + 40.0, 120.0), 0.9, score if score is not None else (0.9 if is_target else 0.1),
+                        is_target, 3000.0, area if source == "mask" else None, area,
+                        source if is_target else None)
+
+
+def write_scan(out, images: int, image_dir, failures: int = 0) -> None:
+    """A scan's Parquet as pipeline.run writes it: `images` summaries over 4 real JPEGs, some failures."""
+    files = []
+    for k in range(4):
+        path = image_dir / f"shelf{k}.jpg"
+        Image.fromarray(np.full((200, 300, 3), 60 * k, np.uint8)).save(path)
+        files.append(str(path))
+    rows = []
+    for i in range(images):
+        targets = i % 3
+        bottles = [bottle(j, 10 + 50 * j, j < targets, "expected" if i % 7 == 0 else "mask",
+                          score=0.5 + 0.001 * (i % 50) if j == 0 and targets else None) for j in range(targets + 2)]
+        rows.append(summary_row(ImageInfo(files[i % 4], 300, 200, len(bottles)), bottles, CTX, NOW))
+    fail_rows = [failure_row(Failure(f"/in/bad{i}.jpg", "decode", "truncated" if i % 2 else "not_an_image",
+                                     "re-export the file"), "r1", NOW) for i in range(failures)]
+    for table, data, fields in (("summaries", rows, SUMMARY_FIELDS), ("failures", fail_rows, FAILURE_FIELDS)):
+        folder = out / scan_prefix("", table, "r1").lstrip("/")
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(data, arrow_schema(fields)), folder / "part-00000-of-00001.parquet")
+
+
+def test_stats_count_every_row_and_cap_the_gallery(tmp_path):
+    write_scan(tmp_path / "out", 3000, tmp_path, failures=9)
+    s = collect.collect(str(tmp_path / "out"), "r1")
+    assert (s.images, s.failures) == (3000, 9)
+    assert s.targets == sum(i % 3 for i in range(3000))
+    assert s.failure_types[("decode", "truncated")] == 4 and s.failure_types[("decode", "not_an_image")] == 5
+    assert all(len(v) <= collect.FAILURE_EXAMPLES for v in s.failure_examples.values())
+    for pool in (s.largest.items(), s.uncertain.items(), s.fallbacks.items(), s.sample.items):
+        assert 0 < len(pool) <= collect.GALLERY
+    assert all(r["target_bottles"] for r in s.largest.items())
+    assert all(any(d["area_source"] == "expected" for d in r["detections"]) for r in s.fallbacks.items())
+    assert s.threshold == pytest.approx(0.5)
+    assert abs(min(abs(d["target_score"] - 0.5) for d in s.uncertain.items()[0]["detections"])) < 1e-9
+
+
+def test_reservoir_is_uniform_enough():
+    counts = np.zeros(10)
+    for seed in range(300):
+        r = collect.Reservoir(3, seed)
+        for i in range(10):
+            r.offer(i)
+        counts[r.items] += 1
+    assert counts.min() > 50 and counts.max() < 130  # expected 90 each
+
+
+def test_missing_scan_names_the_place(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="no Parquet files for scan 'nope'"):
+        report_main([str(tmp_path), "--scan_id", "nope"])
+
+
+def test_report_renders_with_images_and_plots(tmp_path, page):
+    write_scan(tmp_path / "out", 40, tmp_path, failures=3)
+    report_main([str(tmp_path / "out"), "--scan_id", "r1"])
+    path = tmp_path / "out" / "reports" / "r1.html"
+    text = path.read_text()
+    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")  # nothing fetched at view time
+    page.goto(path.as_uri())
+    numbers = page.inner_text(".numbers")
+    assert "43\ninputs" in numbers and "3\nfailed" in numbers
+    assert "truncated" in page.inner_text("table") and "/in/bad1.jpg" in page.inner_text("table")
+    assert page.locator("svg.plot").count() == 5
+    assert page.locator("svg.plot rect").count() > 10
+    images = page.locator(".gallery img")
+    assert images.count() >= 4
+    assert all(images.nth(i).evaluate("i => i.complete && i.naturalWidth > 0") for i in range(images.count()))
+    assert page.locator("h3", has_text="Expected-area fallbacks").count() == 1
+
+
+def test_a_large_scan_gives_a_small_report(tmp_path):
+    write_scan(tmp_path / "out", 20000, tmp_path, failures=500)
+    where = write_report(str(tmp_path / "out"), "r1")
+    text = open(where).read()
+    assert len(text) < 600_000  # 4 distinct images here; 48 distinct thumbnails stay within a few MB
+    assert len(re.findall(r"<figure>", text)) <= 4 * collect.GALLERY
+    assert len(re.findall(r"/in/bad\d+\.jpg", text)) <= 2 * collect.FAILURE_EXAMPLES
+
+
+def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
+    local = tmp_path / "out"
+    write_scan(local, 6, tmp_path, failures=1)
+    uri = gcs_emulator.upload_dir(local, "scans")
+    where = write_report(uri, "r1")
+    assert where == f"{uri}/reports/r1.html"
+    blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("scans/reports/r1.html")
+    text = blob.download_as_text()
+    assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2
+
+
+def test_gallery_of_distinct_photos_stays_within_a_few_megabytes(tmp_path):
+    """Every gallery slot a different large photo: the most a report can hold, whatever the scan size."""
+    rng = np.random.default_rng(0)
+    files = []
+    for k in range(60):
+        y, x = np.mgrid[0:900, 0:1200]
+        base = np.stack([(x * (k + 1)) % 256, (y * 3 + k * 40) % 256, (x + y) % 256], -1)
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        files.append(tmp_path / f"photo{k}.jpg")
+        Image.fromarray(pixels).save(files[-1], quality=90)
+    rows = []
+    for i, f in enumerate(files):
+        bottles = [bottle(0, 100.0, True, "expected" if i % 2 else "mask", score=0.5 + i / 200), bottle(1, 300.0, False)]
+        rows.append(summary_row(ImageInfo(str(f), 1200, 900, 2), bottles, CTX, NOW))
+    folder = tmp_path / "out" / "summaries" / "scan_id=r1"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, arrow_schema(SUMMARY_FIELDS)), folder / "part-0.parquet")
+    text = open(write_report(str(tmp_path / "out"), "r1")).read()
+    distinct = len(set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text)))
+    assert distinct >= 20  # sections overlap; 48 distinct would be about twice this size
+    assert len(text) < 4_000_000, f"{len(text) / 1e6:.1f} MB for {distinct} distinct thumbnails"
+
+
+def test_a_scan_where_everything_failed_still_reports(tmp_path):
+    write_scan(tmp_path / "out", 0, tmp_path, failures=3)
+    text = open(write_report(str(tmp_path / "out"), "r1")).read()
+    assert "<b>3</b>failed" in text and text.count("none in this scan") == 4 and text.count("<svg") == 5
