@@ -7,8 +7,9 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from models import builtin
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = PACKAGE_ROOT / "models" / "default"
 SAMPLES = PACKAGE_ROOT / "pipeline" / "samples"
 
 
@@ -44,12 +45,15 @@ class ScanOptions(PipelineOptions):
         parser.add_argument(
             "--output", default="out",
             help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
-        parser.add_argument("--detector", default=str(DEFAULT_MODELS / "detector"),
-                            help="Detector model: local SavedModel dir, gs:// URI or TF Hub handle.")
-        parser.add_argument("--classifier", default=str(DEFAULT_MODELS / "classifier"),
-                            help="Target classifier model: local dir, gs:// URI or TF Hub handle.")
-        parser.add_argument("--segmenter", default=str(DEFAULT_MODELS / "segmenter"),
-                            help="Bottle segmenter model: local dir, gs:// URI or TF Hub handle.")
+        parser.add_argument("--detector", default="coco",
+                            help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("detector"))
+        parser.add_argument("--classifier", default="demo",
+                            help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("classifier"))
+        parser.add_argument("--segmenter", default="synthetic",
+                            help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("segmenter"))
         parser.add_argument("--detector_score_threshold", type=float, default=None,
                             help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
         parser.add_argument("--detector_class_filter", default=None,

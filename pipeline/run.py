@@ -14,7 +14,7 @@ from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline import logs
 from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine, process_age_s
-from pipeline.report import ScanReport, report_hint, scan_report, write_visual_report
+from pipeline.report import ScanReport, models_line, report_hint, scan_report, write_visual_report
 from pipeline.sinks import write_rows
 from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
@@ -97,8 +97,9 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
     report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
+    models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
     return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
-                               report=report)
+                               report=report, models=models, note=note)
 
 
 def print_help() -> None:
