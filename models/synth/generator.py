@@ -1,6 +1,6 @@
 """Synthetic retail-shelf photos with exact ground truth: boxes, visible areas, instance masks.
 
-    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX]
+    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX] [--coco]
 
 The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
 The bottles (a target brand, its decoys, ordinary shelf neighbours) are in models/synth/bottles.py.
@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from models.synth.bottles import BRANDS, Brand, render_bottle
+from models.synth.truth import write_coco
 
 MIN_VISIBLE_SHARE = 0.35  # a bottle hidden more than this by others is not placed
 CROP_MIN_VISIBLE_SHARE = 0.5
@@ -256,7 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes.")
     parser.add_argument("--crops", action="store_true", help="Also write labeled crops and crops.jsonl.")
     parser.add_argument("--max_side", type=int, default=4000, help="Cap on the long image side (px).")
+    parser.add_argument("--coco", action="store_true",
+                        help="Also write the truth as COCO instances.json (RLE masks), as labeling tools export.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     generate(args.out, args.count, args.seed, args.crops, args.max_side)
+    if args.coco:
+        write_coco(args.out)
     print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)
