@@ -70,6 +70,9 @@ BUILTINS = (
 )
 
 
+DEFAULTS = {"detector": "coco", "classifier": "demo", "segmenter": "synthetic"}  # what a scan uses unless told
+
+
 def lookup(slot: str, uri: str) -> Builtin | None:
     return next((b for b in BUILTINS if b.slot == slot and b.name == uri), None)
 

@@ -14,19 +14,17 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from models import metrics
+from models import builtin, metrics
 from models.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from transforms.crops import cut
 from transforms.detect import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
 
-DEFAULT_MODELS = Path(__file__).resolve().parent / "default"
 
 
 def load(slot: str, uri: str):
@@ -160,8 +158,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--images", default=None,
                         help="COCO only: the folder the file names are relative to (default: found beside it).")
     for slot in ("detector", "classifier", "segmenter"):
-        parser.add_argument(f"--{slot}", default=str(DEFAULT_MODELS / slot),
-                            help=f"The {slot}: local dir, gs:// URI or TF Hub handle ('' skips it).")
+        parser.add_argument(f"--{slot}", default=builtin.DEFAULTS[slot],
+                            help=f"The {slot}: built-in name ({', '.join(builtin.names(slot))}), local dir, "
+                                 "gs:// URI or TF Hub handle ('' skips it).")
     parser.add_argument("--limit", type=int, default=None, help="Score only the first N images.")
     parser.add_argument("--batch_size", type=int, default=16, help="Images or crops per model call.")
     args = parser.parse_args(argv)

@@ -45,13 +45,13 @@ class ScanOptions(PipelineOptions):
         parser.add_argument(
             "--output", default="out",
             help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
-        parser.add_argument("--detector", default="coco",
+        parser.add_argument("--detector", default=builtin.DEFAULTS["detector"],
                             help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
                                  "handle. " + builtin.help_text("detector"))
-        parser.add_argument("--classifier", default="demo",
+        parser.add_argument("--classifier", default=builtin.DEFAULTS["classifier"],
                             help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
                                  "handle. " + builtin.help_text("classifier"))
-        parser.add_argument("--segmenter", default="synthetic",
+        parser.add_argument("--segmenter", default=builtin.DEFAULTS["segmenter"],
                             help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
                                  "handle. " + builtin.help_text("segmenter"))
         parser.add_argument("--detector_score_threshold", type=float, default=None,
