@@ -19,11 +19,13 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from models import builtin, metrics
+from models.handler import run_tasks
 from models.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from transforms.crops import cut
 from transforms.detect import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
+from transforms.slicing import DEFAULT_OVERLAP, DEFAULT_SLICE_SIZE
 
 
 
@@ -60,19 +62,20 @@ def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5) -> dict:
-    """Precision/recall at the stored threshold, boxes mapped back to original pixels by the scan's code."""
+def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5, slice_size: int = 0,
+                      slice_overlap: float = 0.0) -> dict:
+    """Precision/recall at the stored threshold, boxes mapped back to original pixels (and merged
+    across slices) by the scan's code."""
     meta, timer = model.meta, _Timer(model.fn)
     counts = metrics.DetectionCounts(0, 0, 0)
     found_visible = total_visible = 0  # recall on bottles at least half visible
     knows_visible = False
-    tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size) for s in scenes]
     size = batch_size if meta.input_size is not None else 1
-    for chunk_scenes, chunk in zip(_batches(scenes, size), _batches(tasks, size)):
-        outputs = timer(np.stack([t.model_input for t in chunk]))
-        for i, (scene, task) in enumerate(zip(chunk_scenes, chunk)):
-            found = to_detections(task, {k: v[i] for k, v in outputs.items()}, meta.threshold,
-                                  meta.class_filter)
+    for chunk in _batches(scenes, 64):  # bounds the memory the scenes' slices take
+        tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size, meta.resize, slice_size,
+                                slice_overlap) for s in chunk]
+        for scene, task, outputs in zip(chunk, tasks, run_tasks(timer, tasks, size)):
+            found = to_detections(task, outputs, meta.threshold, meta.class_filter)
             boxes, scores = metrics.drop_ignored([d.box for d in found], [d.score for d in found], scene.boxes,
                                                  scene.ignore, iou)
             counts += metrics.detection_counts(boxes, scores, scene.boxes, iou)
@@ -86,7 +89,8 @@ def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: f
         result["detector_recall_visible50"] = round(found_visible / total_visible, 4) if total_visible else 1.0
     return {**result, "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp, "detector_fp": counts.fp,
             "detector_fn": counts.fn, "detector_threshold": meta.threshold,
-            "detector_img_per_s": round(timer.rate, 2)}
+            "detector_slice_size": slice_size, "detector_slice_overlap": slice_overlap,
+            "detector_img_per_s": round(len(scenes) / timer.seconds, 2) if timer.seconds else 0.0}
 
 
 def _classifier_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, prefix: str) -> dict:
@@ -162,7 +166,12 @@ def run(argv: Sequence[str] | None = None) -> dict:
                             help=f"The {slot}: built-in name ({', '.join(builtin.names(slot))}), local dir, "
                                  "gs:// URI or TF Hub handle ('' skips it).")
     parser.add_argument("--limit", type=int, default=None, help="Score only the first N images.")
-    parser.add_argument("--batch_size", type=int, default=16, help="Images or crops per model call.")
+    parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
+    parser.add_argument("--slice_size", type=int, default=DEFAULT_SLICE_SIZE,
+                        help="Detector: also look at slices of about this many pixels, as the scan does "
+                             "(0: whole images only).")
+    parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+                        help="Detector: share of a slice its neighbour also sees.")
     args = parser.parse_args(argv)
     try:
         truth = truth_from_options(args, args.images)
@@ -173,6 +182,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     notes = list(truth.notes)
     evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,
                   "segmenter": evaluate_segmenter}
+    slicing = {"detector": {"slice_size": args.slice_size, "slice_overlap": args.slice_overlap}}
     for slot, evaluate in evaluators.items():
         uri = getattr(args, slot)
         if not uri:
@@ -184,7 +194,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
             notes.append("segmenter left out: the truth has no masks")
             continue
         result[f"{slot}_uri"] = uri
-        result.update(evaluate(load(slot, uri), scenes, args.batch_size))
+        result.update(evaluate(load(slot, uri), scenes, args.batch_size, **slicing.get(slot, {})))
     if notes:
         result["notes"] = notes
     print(json.dumps(result))

@@ -16,6 +16,7 @@ import time
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from models.handler import run_tasks
 from pipeline.options import ScanOptions
 from pipeline.run import model_settings, run
 from transforms.classify import classifier_input
@@ -26,21 +27,6 @@ from transforms.segment import segmenter_input
 from transforms.classify import ClassifiedCrop
 from transforms.crops import Crop
 from transforms.records import CropKey
-
-
-def _batches(items, size):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _run_batched(model, tasks, size):
-    import numpy as np
-
-    outputs = []
-    for batch in _batches(tasks, size):
-        out = model(np.stack([t.model_input for t in batch]))
-        outputs += [{k: v[i] for k, v in out.items()} for i in range(len(batch))]
-    return outputs
 
 
 def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
@@ -56,18 +42,19 @@ def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
     for uri in uris:
         with FileSystems.open(uri) as f:
             images.append(decode_image(uri, f.read(), scan.max_image_pixels))
-    tasks = [detector_input(im, det.meta.input_size) for im in images]
+    tasks = [detector_input(im, det.meta.input_size, det.meta.resize, scan.slice_size, scan.slice_overlap)
+             for im in images]
     det_batch = det_s.batch_size if det.meta.input_size else 1
     crops = []
-    for task, out in zip(tasks, _run_batched(det, tasks, det_batch)):
+    for task, out in zip(tasks, run_tasks(det, tasks, det_batch)):
         dets = to_detections(task, out, det.meta.threshold, det.meta.class_filter)
         crops += [Crop(CropKey(task.image.uri, i), d.box, d.score, crop_pixels(task.image, d.box))
                   for i, d in enumerate(dets)]
     cls_tasks = [classifier_input(c, cls.meta.input_size, cls.meta.resize) for c in crops]
-    scores = [float(o["scores"]) for o in _run_batched(cls, cls_tasks, cls_s.batch_size)]
+    scores = [float(o["scores"]) for o in run_tasks(cls, cls_tasks, cls_s.batch_size)]
     targets = [ClassifiedCrop(c, s) for c, s in zip(crops, scores) if s >= cls.meta.threshold]
     seg_tasks = [segmenter_input(t, seg.meta.input_size, seg.meta.resize) for t in targets]
-    _run_batched(seg, seg_tasks, seg_s.batch_size)
+    run_tasks(seg, seg_tasks, seg_s.batch_size)
     wall = time.monotonic() - start
     return {"images": len(images), "bottles": len(crops), "targets": len(targets), "wall_s": wall}
 

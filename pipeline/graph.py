@@ -43,6 +43,8 @@ class ScanConfig:
     detector: ModelSettings
     classifier: ModelSettings
     segmenter: ModelSettings
+    slice_size: int  # original pixels; 0: the detector sees whole images only
+    slice_overlap: float
     area_ratio_tolerance: float = 1.5
     max_image_pixels: int = 50_000_000
     max_image_bytes: int = 200_000_000
@@ -76,7 +78,8 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
                                     cfg.max_image_bytes)
     decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels)
     detected = decoded["images"] | "Detect" >> Detect(
-        det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter)
+        det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter,
+        det.meta.resize, cfg.slice_size, cfg.slice_overlap)
     crops = detected["detected"] | "Crops" >> FanOutCrops()
     classified = crops["crops"] | "Classify" >> Classify(
         cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.threshold)

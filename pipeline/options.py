@@ -8,6 +8,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import builtin
+from transforms.slicing import DEFAULT_OVERLAP, DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = PACKAGE_ROOT / "pipeline" / "samples"
@@ -67,7 +68,15 @@ class ScanOptions(PipelineOptions):
         parser.add_argument("--scan_id", default=None,
                             help="Names this scan's output partition. Default: derived from the time.")
         parser.add_argument("--detector_batch_size", type=int, default=4,
-                            help="Images per detector batch (1 for detectors that take any size).")
+                            help="Images or slices per detector call (1 for detectors that take any size).")
+        parser.add_argument("--slice_size", type=int, default=DEFAULT_SLICE_SIZE,
+                            help="Besides the whole image, show the detector overlapping slices of about this "
+                                 "many original pixels, so small bottles in large photos are found; images "
+                                 f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
+                                 f"{MIN_SLICE_SIZE}.")
+        parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+                            help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
+                                 "bottle on a slice border is seen whole by one of them.")
         parser.add_argument("--classifier_batch_size", type=int, default=32, help="Crops per classifier batch.")
         parser.add_argument("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
         parser.add_argument("--max_image_pixels", type=int, default=50_000_000,

@@ -54,6 +54,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
     return ScanConfig(
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
+        slice_size=scan.slice_size, slice_overlap=scan.slice_overlap,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
         max_image_bytes=scan.max_image_bytes,
         large_model=scan.large_model, model_copies=scan.model_copies,
