@@ -25,7 +25,7 @@ from transforms.crops import cut
 from transforms.detect import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
-from transforms.slicing import DEFAULT_OVERLAP, DEFAULT_SLICE_SIZE
+from transforms.slicing import DEFAULT_OVERLAP, slice_size_for
 
 
 
@@ -167,9 +167,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
                                  "gs:// URI or TF Hub handle ('' skips it).")
     parser.add_argument("--limit", type=int, default=None, help="Score only the first N images.")
     parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
-    parser.add_argument("--slice_size", type=int, default=DEFAULT_SLICE_SIZE,
+    parser.add_argument("--slice_size", type=int, default=None,
                         help="Detector: also look at slices of about this many pixels, as the scan does "
-                             "(0: whole images only).")
+                             "(0: whole images only). Default: the detector's own, as the scan's.")
     parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
                         help="Detector: share of a slice its neighbour also sees.")
     args = parser.parse_args(argv)
@@ -194,7 +194,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
             notes.append("segmenter left out: the truth has no masks")
             continue
         result[f"{slot}_uri"] = uri
-        result.update(evaluate(load(slot, uri), scenes, args.batch_size, **slicing.get(slot, {})))
+        model = load(slot, uri)
+        if slot == "detector":
+            slicing["detector"]["slice_size"] = slice_size_for(args.slice_size, model.meta.extra)
+        result.update(evaluate(model, scenes, args.batch_size, **slicing.get(slot, {})))
     if notes:
         result["notes"] = notes
     print(json.dumps(result))

@@ -24,6 +24,7 @@ from transforms.crops import crop_pixels
 from transforms.decode import decode_image
 from transforms.detect import detector_input, to_detections
 from transforms.segment import segmenter_input
+from transforms.slicing import slice_size_for
 from transforms.classify import ClassifiedCrop
 from transforms.crops import Crop
 from transforms.records import CropKey
@@ -42,7 +43,8 @@ def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
     for uri in uris:
         with FileSystems.open(uri) as f:
             images.append(decode_image(uri, f.read(), scan.max_image_pixels))
-    tasks = [detector_input(im, det.meta.input_size, det.meta.resize, scan.slice_size, scan.slice_overlap)
+    slice_size = slice_size_for(scan.slice_size, det.meta.extra)
+    tasks = [detector_input(im, det.meta.input_size, det.meta.resize, slice_size, scan.slice_overlap)
              for im in images]
     det_batch = det_s.batch_size if det.meta.input_size else 1
     crops = []

@@ -69,11 +69,12 @@ class ScanOptions(PipelineOptions):
                             help="Names this scan's output partition. Default: derived from the time.")
         parser.add_argument("--detector_batch_size", type=int, default=4,
                             help="Images or slices per detector call (1 for detectors that take any size).")
-        parser.add_argument("--slice_size", type=int, default=DEFAULT_SLICE_SIZE,
+        parser.add_argument("--slice_size", type=int, default=None,
                             help="Besides the whole image, show the detector overlapping slices of about this "
                                  "many original pixels, so small bottles in large photos are found; images "
                                  f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
-                                 f"{MIN_SLICE_SIZE}.")
+                                 f"{MIN_SLICE_SIZE}. Default: the detector's own (coco: 300), else "
+                                 f"{DEFAULT_SLICE_SIZE}.")
         parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
                             help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
                                  "bottle on a slice border is seen whole by one of them.")

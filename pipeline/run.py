@@ -18,6 +18,7 @@ from pipeline.report import ScanReport, models_line, report_hint, scan_report, w
 from pipeline.sinks import write_rows
 from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
+from transforms.slicing import slice_size_for
 
 _LOG = logging.getLogger("pipeline.run")
 
@@ -54,7 +55,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
     return ScanConfig(
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
-        slice_size=scan.slice_size, slice_overlap=scan.slice_overlap,
+        slice_size=slice_size_for(scan.slice_size, detector.meta.extra), slice_overlap=scan.slice_overlap,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
         max_image_bytes=scan.max_image_bytes,
         large_model=scan.large_model, model_copies=scan.model_copies,

@@ -74,8 +74,8 @@ def check_ranges(scan: ScanOptions) -> None:
     _at_least("max_image_bytes", scan.max_image_bytes, 1, "the default is 200000000")
 
 
-def check_slicing(slice_size: int, overlap: float) -> None:
-    if slice_size != 0 and slice_size < MIN_SLICE_SIZE:
+def check_slicing(slice_size: int | None, overlap: float) -> None:
+    if slice_size is not None and slice_size != 0 and slice_size < MIN_SLICE_SIZE:
         raise OptionError(f"--slice_size {slice_size}: must be 0 (no slicing) or at least {MIN_SLICE_SIZE} "
                           f"original pixels; a smaller slice holds no bottle to find, try {DEFAULT_SLICE_SIZE}")
     if not (math.isfinite(overlap) and 0 <= overlap < 1):

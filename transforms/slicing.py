@@ -15,18 +15,26 @@ told apart stay apart; and the box comes from the views that saw the bottle whol
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 # The scan's defaults (pipeline/options.py), chosen by measurement: README "Small bottles in large photos".
-DEFAULT_SLICE_SIZE = 1024
+DEFAULT_SLICE_SIZE = 1024  # for a detector whose metadata recommends none (its `slice_size`)
 DEFAULT_OVERLAP = 0.2
 MIN_SLICE_SIZE = 64  # a smaller slice holds no bottle a detector could tell apart
 
 MATCH_IOU = 0.5  # two boxes are one bottle when, clipped to what both windows saw, their IoU reaches this
 INSIDE = 0.7  # a cut-short or sharper-seen box lying this much inside another is the same bottle
 CUT_TOLERANCE = 0.02  # a box side this close to an inner window edge (share of the window's side) was cut by it
+
+
+def slice_size_for(asked: int | None, detector_extra: Mapping[str, Any]) -> int:
+    """The slice size to use: the one asked for, else the detector's own recommendation (its metadata's
+    `slice_size`, measured for it), else DEFAULT_SLICE_SIZE."""
+    if asked is not None:
+        return asked
+    return int(detector_extra.get("slice_size", DEFAULT_SLICE_SIZE))
 
 
 class Window(NamedTuple):
