@@ -1,0 +1,114 @@
+"""pipeline.bench's figures from its runs: one JSON object, and the table a person reads."""
+from __future__ import annotations
+
+from pipeline.bare_chain import MODEL_STAGES, STAGES
+
+SIDES = ("bare", "scan")
+BUSY_LOAD = 0.5  # 1-minute load average per CPU above which other work shared the machine
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median img/s (the lower middle one of an even count)."""
+    ranked = sorted(runs, key=lambda r: r["images"] / r["job_s"])
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _per_image(run: dict) -> dict[str, float]:
+    return {stage: seconds / run["images"] for stage, seconds in run["stage_s"].items()}
+
+
+def _mean_batches(run: dict) -> dict[str, float]:
+    items = {"detector model": run["images"] - run["failures"], "classifier model": run["bottles"],
+             "segmenter model": run["targets"]}
+    return {stage.split()[0]: round(items[stage] / run["calls"][stage], 1)
+            for stage in MODEL_STAGES if run["calls"].get(stage)}
+
+
+def summarize(source: str, runs: list[dict], machine: dict) -> dict:
+    """Medians over the repeats of each side, per-image stage times, and the ratios the issue asks for."""
+    by_side = {side: [r for r in runs if r["side"] == side] for side in SIDES}
+    median = {side: _median_run(by_side[side]) for side in SIDES}
+    bare, scan = median["bare"], median["scan"]
+    if (bare["images"], bare["bottles"], bare["targets"]) != (scan["images"], scan["bottles"], scan["targets"]):
+        counts = {side: {k: median[side][k] for k in ("images", "failures", "bottles", "targets")} for side in SIDES}
+        raise SystemExit(f"the two sides disagree on what they found: {counts}; a bug in one of them")
+    rate = {side: median[side]["images"] / median[side]["job_s"] for side in SIDES}
+    bare_s, scan_s = _per_image(bare), _per_image(scan)
+    bare_total, scan_total = bare["job_s"] / bare["images"], scan["job_s"] / scan["images"]
+    bare_s["loop glue"] = bare_total - sum(bare_s.values())
+    scan_s["Beam overhead"] = scan_total - sum(v for k, v in bare_s.items() if k != "loop glue")
+    models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES) for side, s in (("bare", bare_s), ("scan", scan_s))}
+    busy = machine["load_avg_1m_median"] > BUSY_LOAD * machine["cpus"]
+    return {
+        "benchmark": "pipeline.bench", "source": source, "images": bare["images"], "repeats": len(by_side["bare"]),
+        "img_per_s": {side: round(rate[side], 3) for side in SIDES},
+        "scan_over_bare": round(rate["scan"] / rate["bare"], 3),
+        "bare_over_model_calls": round(bare_total / models["bare"], 3),
+        "bare_over_model_calls_after_loading": round((bare_total - bare_s["load models"]) / models["bare"], 3),
+        "runs_img_per_s": {side: [round(r["images"] / r["job_s"], 3) for r in by_side[side]] for side in SIDES},
+        "whole_command_img_per_s": {side: round(median[side]["images"] / median[side]["command_s"], 3)
+                                    for side in SIDES},
+        "seconds_per_image": {"bare": {k: round(v, 4) for k, v in bare_s.items()} | {"total": round(bare_total, 4)},
+                              "scan": {k: round(v, 4) for k, v in scan_s.items()} | {"total": round(scan_total, 4)}},
+        "model_calls_s_per_image": {side: round(v, 4) for side, v in models.items()},
+        "mean_batch": {side: _mean_batches(median[side]) for side in SIDES},
+        "peak_rss_mb": {side: median[side]["peak_rss_mb"] for side in SIDES},
+        "bottles_per_image": round(bare["bottles"] / bare["images"], 2),
+        "targets_per_image": round(bare["targets"] / bare["images"], 2),
+        "failures": bare["failures"],
+        "settings": bare["settings"],
+        "machine": machine | {"busy": busy},
+    }
+
+
+W, C = 42, 13  # label and column widths
+
+
+def _cell(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _row(label: str, bare: object, scan: object, note: str = "") -> str:
+    return f"{label:{W}}{bare!s:>{C}}{scan!s:>{C}}" + (f"    {note}" if note else "")
+
+
+def table(result: dict) -> str:
+    """The figures as a person reads them; the JSON above holds the same and more."""
+    machine, rate, load = result["machine"], result["img_per_s"], result["machine"]["load_avg_1m"]
+    runs, whole = result["runs_img_per_s"], result["whole_command_img_per_s"]
+    batches = {side: " / ".join(f"{v:g}" for v in result["mean_batch"][side].values()) for side in SIDES}
+    lines = [
+        f"pipeline.bench: {result['images']} images ({result['source']}), {result['repeats']} run(s) per side, "
+        f"{machine['cpus']} CPUs, 1-min load average {min(load):.1f} to {max(load):.1f}",
+        "  THE MACHINE WAS BUSY WITH OTHER WORK: treat every speed below as provisional" if machine["busy"] else
+        "  the machine was otherwise idle",
+        "",
+        _row("", "bare chain", "Beam scan"),
+        _row("img/s, timed part (median)", f"{rate['bare']:.3f}", f"{rate['scan']:.3f}",
+             f"scan / bare {result['scan_over_bare']:.3f}"),
+        _row("img/s of each run", ", ".join(f"{v:.2f}" for v in runs["bare"]),
+             ", ".join(f"{v:.2f}" for v in runs["scan"])),
+        _row("img/s, whole command (+ imports, launch)", f"{whole['bare']:.3f}", f"{whole['scan']:.3f}"),
+        _row("peak memory, MB RSS", result["peak_rss_mb"]["bare"], result["peak_rss_mb"]["scan"]),
+        _row("mean batch, detector / classifier / segm.", batches["bare"], batches["scan"]),
+        _row("bottles, targets per image", f"{result['bottles_per_image']:.2f}", f"{result['targets_per_image']:.2f}",
+             "(the same on both sides, checked)"),
+        "",
+        _row("seconds per image", "bare chain", "Beam scan"),
+    ]
+    bare, scan = result["seconds_per_image"]["bare"], result["seconds_per_image"]["scan"]
+    for stage in (*STAGES, "loop glue", "Beam overhead", "total"):
+        if stage in bare or stage in scan:
+            lines.append(_row(f"  {stage}", _cell(bare.get(stage)), _cell(scan.get(stage))))
+    models = result["model_calls_s_per_image"]
+    lines += [
+        _row("  model calls, all three", _cell(models["bare"]), _cell(models["scan"])),
+        "",
+        f"bare chain / pure model calls: {result['bare_over_model_calls']:.3f} "
+        f"({result['bare_over_model_calls_after_loading']:.3f} leaving out loading the models)",
+        "Scan column: Beam metrics (decode: a distribution in the Decode DoFn; model loading and calls:",
+        "RunInference's own). '-': measured in the bare chain only. Beam overhead: the scan's time per image",
+        "minus the bare chain's stage sums (all rows above it but loop glue). Load models: once per run, spread",
+        "over its images. Model calls: np.stack, the model, unbatching (SlotModelHandler.run_inference).",
+    ]
+    return "\n".join(lines)
