@@ -18,11 +18,11 @@ import numpy as np
 
 from pipeline.graph import ScanConfig
 from transforms.classify import ClassifiedCrop, ClassifyTask, classifier_input, other_bottle
-from transforms.crops import Crop, ImageInfo, crop_pixels
+from transforms.crops import Crop, ImageInfo, image_crops
 from transforms.decode import DecodeError, decode_image
 from transforms.detect import detector_input, to_detections
 from transforms.read import literal_entry, read_entry
-from transforms.records import BottleResult, CropKey, DecodedImage, Failure
+from transforms.records import BottleResult, DecodedImage, Failure
 from transforms.segment import SegmentTask, measure_target, segmenter_input
 from transforms.summarize import summary_row, utc_now
 
@@ -93,8 +93,7 @@ class _Chain:
         with self.clock.time("crops"):
             for image, detections in zip(images, found):
                 self.infos[image.uri] = ImageInfo(image.uri, image.width, image.height, len(detections))
-                self.crops += [Crop(CropKey(image.uri, i), d.box, d.score, crop_pixels(image, d.box))
-                               for i, d in enumerate(detections)]
+                self.crops += image_crops(image, detections)
                 self.counts.bottles += len(detections)
         self.classify(full_only=True)
 
@@ -174,7 +173,7 @@ def decoded_images(uris: Sequence[str], cfg: ScanConfig, clock: StageClock,
             continue
         with clock.time("decode"):
             try:
-                image = decode_image(uri, data, cfg.max_image_pixels)
+                image = decode_image(uri, data, cfg.max_image_pixels, need=cfg.pixel_need())
             except DecodeError as e:
                 failed.append(Failure(uri, "decode", e.error_type, str(e)))
                 continue

@@ -55,7 +55,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
-        max_image_bytes=scan.max_image_bytes,
+        max_image_bytes=scan.max_image_bytes, decode_bottle_share=scan.decode_bottle_share,
         large_model=scan.large_model, model_copies=scan.model_copies,
         crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
         skip_scanned_in=scan.output if scan.skip_scanned else None)

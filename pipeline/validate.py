@@ -61,6 +61,8 @@ def check_ranges(scan: ScanOptions) -> None:
     _between("max_failure_rate", scan.max_failure_rate, 0, 1, "give a share such as 0.05 for 5 %")
     _between("area_ratio_tolerance", scan.area_ratio_tolerance, 1, 1000,
              "it is a factor either way, e.g. 1.5")
+    _between("decode_bottle_share", scan.decode_bottle_share, 0, 1,
+             "a share of the photo's long side such as 0.125, or 0 to decode every pixel")
     for slot in ("detector", "classifier", "segmenter"):
         batch = getattr(scan, f"{slot}_batch_size")
         _at_least(f"{slot}_batch_size", batch, 1, "use 1 for models that take one input at a time")

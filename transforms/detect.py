@@ -34,9 +34,9 @@ class DetectedImage:
 def detector_input(image: DecodedImage, input_size: int | None) -> DetectTask:
     """Letterbox to the detector's fixed input; models taking any size get the image as is."""
     if input_size is None:
-        return DetectTask(image, image.pixels, 1.0, 1.0)
-    model_input, scale = letterbox(image.pixels, input_size)
-    return DetectTask(image, model_input, scale, scale)
+        return DetectTask(image, image.pixels, image.scale_x, image.scale_y)
+    model_input, scale = letterbox(image.pixels, input_size)  # of the pixels as decoded, maybe reduced
+    return DetectTask(image, model_input, scale * image.scale_x, scale * image.scale_y)
 
 
 def to_detections(
