@@ -1,16 +1,17 @@
 """The scan's own functions and models in a plain Python loop, timed per stage: what pipeline.bench
 sets beside the Beam scan, and what a hand-written loop over the same models would cost.
 
-Same functions (decode_image, detector_input, to_detections, crop_pixels, classifier_input,
+Same functions (decode_outcome, detector_input, to_detections, crop_pixels, classifier_input,
 segmenter_input, measure_target, summary_row), same models loaded by the same SlotModelHandler, same
-batch sizes; batches fill across images as RunInference's do. Memory holds one detector batch of
-images and the crops waiting for a full classifier or segmenter batch.
+batch sizes and decode threads; batches fill across images as RunInference's do. Memory holds the
+images decoded ahead, one detector batch and the crops waiting for a full classifier or segmenter batch.
 """
 from __future__ import annotations
 
 import collections
 import contextlib
 import dataclasses
+import threading
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -19,18 +20,21 @@ import numpy as np
 from pipeline.graph import ScanConfig
 from transforms.classify import ClassifiedCrop, ClassifyTask, classifier_input, other_bottle
 from transforms.crops import Crop, ImageInfo, image_crops
-from transforms.decode import DecodeError, decode_image
+from transforms.decode import decode_outcome
 from transforms.detect import detector_input, to_detections
+from transforms.lookahead import Lookahead, auto_threads
 from transforms.read import literal_entry, read_entry
 from transforms.records import BottleResult, DecodedImage, Failure
 from transforms.segment import SegmentTask, measure_target, segmenter_input
 from transforms.summarize import summary_row, utc_now
 
 # The rows pipeline.bench prints, in chain order; "model" rows are the pure model calls inside each stage.
-STAGES = ("load models", "read", "decode", "detector input", "detector model", "detector boxes", "crops",
-          "classifier input", "classifier model", "classifier split", "segmenter input", "segmenter model",
+# Read and decode run in decode threads (BUSY_STAGES, busy time there): the chain itself only waits for them.
+STAGES = ("load models", "read", "decode", "waiting for images", "detector input", "detector model",
+          "detector boxes", "crops", "classifier input", "classifier model", "classifier split", "segmenter input", "segmenter model",
           "segmenter measure", "summarize + write")
 MODEL_STAGES = ("detector model", "classifier model", "segmenter model")
+BUSY_STAGES = ("read", "decode")
 
 
 class StageClock:
@@ -39,6 +43,7 @@ class StageClock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = collections.defaultdict(float)
         self.calls: dict[str, int] = collections.defaultdict(int)
+        self._lock = threading.Lock()  # decode threads time their stages too
 
     @contextlib.contextmanager
     def time(self, stage: str) -> Iterator[None]:
@@ -46,8 +51,9 @@ class StageClock:
         try:
             yield
         finally:
-            self.seconds[stage] += time.perf_counter() - start
-            self.calls[stage] += 1
+            with self._lock:
+                self.seconds[stage] += time.perf_counter() - start
+                self.calls[stage] += 1
 
 
 @dataclasses.dataclass
@@ -161,23 +167,40 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
+def _read_and_decode(uri: str, cfg: ScanConfig, clock: StageClock) -> DecodedImage | Failure:
+    with clock.time("read"):
+        (entry,) = literal_entry(uri)
+        data = read_entry(entry, cfg.max_image_bytes)
+    if isinstance(data, Failure):
+        return data
+    with clock.time("decode"):
+        outcome, _, _ = decode_outcome((uri, data), cfg.max_image_pixels, cfg.pixel_need())
+    return outcome
+
+
 def decoded_images(uris: Sequence[str], cfg: ScanConfig, clock: StageClock,
                    failed: list[Failure]) -> Iterator[DecodedImage]:
-    """Read and decode each input in turn; what cannot be read or decoded goes to `failed`."""
-    for uri in uris:
-        with clock.time("read"):
-            (entry,) = literal_entry(uri)
-            data = read_entry(entry, cfg.max_image_bytes)
-        if isinstance(data, Failure):
-            failed.append(data)
-            continue
-        with clock.time("decode"):
-            try:
-                image = decode_image(uri, data, cfg.max_image_pixels, need=cfg.pixel_need())
-            except DecodeError as e:
-                failed.append(Failure(uri, "decode", e.error_type, str(e)))
-                continue
-        yield image
+    """Each input read and decoded, in order, with the scan's decode threads working ahead; what cannot
+    be read or decoded goes to `failed`. "waiting for images" is the time the chain stood still for them."""
+    ahead = Lookahead(lambda uri: _read_and_decode(uri, cfg, clock), auto_threads(cfg.decode_threads))
+    try:
+        for uri in uris:
+            with clock.time("waiting for images"):
+                due = ahead.put(uri)
+            yield from _images(due, failed)
+        with clock.time("waiting for images"):
+            due = ahead.drain()
+        yield from _images(due, failed)
+    finally:
+        ahead.close()
+
+
+def _images(due: list[tuple], failed: list[Failure]) -> Iterator[DecodedImage]:
+    for _, outcome in due:
+        if isinstance(outcome, Failure):
+            failed.append(outcome)
+        else:
+            yield outcome
 
 
 def write_parquet(rows: list[dict], path: str) -> None:

@@ -71,6 +71,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from pipeline import logs
     from pipeline.run import scan_config
     from transforms.read import match_entries
 
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", required=True, help="Local glob of images.")
     parser.add_argument("--rounds", type=int, default=3, help="Decodes of each file each way.")
     args, rest = parser.parse_known_args(argv)
+    logs.configure(verbose=False)
     paths = [e.path for e in match_entries(args.images)]
     if not paths:
         raise SystemExit(f"--images {args.images!r} matches no file")

@@ -1,7 +1,7 @@
 """pipeline.bench's figures from its runs: one JSON object, and the table a person reads."""
 from __future__ import annotations
 
-from pipeline.bare_chain import MODEL_STAGES, STAGES
+from pipeline.bare_chain import BUSY_STAGES, MODEL_STAGES, STAGES
 
 SIDES = ("bare", "scan")
 BUSY_LOAD = 0.5  # 1-minute load average per CPU above which other work shared the machine
@@ -34,8 +34,9 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
     rate = {side: best[side]["images"] / best[side]["job_s"] for side in SIDES}
     bare_s, scan_s = _per_image(bare), _per_image(scan)
     bare_total, scan_total = bare["job_s"] / bare["images"], scan["job_s"] / scan["images"]
-    bare_s["loop glue"] = bare_total - sum(bare_s.values())
-    scan_s["Beam overhead"] = scan_total - sum(v for k, v in bare_s.items() if k != "loop glue")
+    chain = sum(v for k, v in bare_s.items() if k not in BUSY_STAGES)  # read, decode: the wait for them counts
+    bare_s["loop glue"] = bare_total - chain
+    scan_s["Beam overhead"] = scan_total - chain
     models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES) for side, s in (("bare", bare_s), ("scan", scan_s))}
     busy = machine["load_avg_1m_median"] > BUSY_LOAD * machine["cpus"]
     return {
@@ -81,6 +82,7 @@ def table(result: dict) -> str:
         f"{machine['cpus']} CPUs, 1-min load average {min(load):.1f} to {max(load):.1f}",
         "  THE MACHINE WAS BUSY WITH OTHER WORK: treat every speed below as provisional" if machine["busy"] else
         "  the machine was otherwise idle",
+        "  settings: " + ", ".join(f"{k} {v}" for k, v in result["settings"].items()),
         "",
         _row("", "bare chain", "Beam scan"),
         _row("img/s, timed part (fastest run)", f"{rate['bare']:.3f}", f"{rate['scan']:.3f}",
@@ -107,7 +109,8 @@ def table(result: dict) -> str:
         f"({result['bare_over_model_calls_after_loading']:.3f} leaving out loading the models)",
         "Scan column: Beam metrics (decode: a distribution in the Decode DoFn; model loading and calls:",
         "RunInference's own). '-': measured in the bare chain only. Beam overhead: the scan's time per image",
-        "minus the bare chain's stage sums (all rows above it but loop glue). Load models: once per run, spread",
-        "over its images. Model calls: np.stack, the model, unbatching (SlotModelHandler.run_inference).",
+        "minus the bare chain's stage sums (the rows above it but read and decode, which run in decode threads",
+        "and count as the chain's wait for them). Load models: once per run, spread over its images. Model",
+        "calls: np.stack, the model, unbatching (SlotModelHandler.run_inference).",
     ]
     return "\n".join(lines)

@@ -15,9 +15,12 @@ SLOTS = ("detector", "classifier", "segmenter")
 
 def settings(cfg: ScanConfig) -> dict:
     """What the figures depend on besides the machine."""
-    return {"batch_sizes": {s.slot: s.handler(False, None).batch_elements_kwargs()["max_batch_size"]
-                            for s in (cfg.detector, cfg.classifier, cfg.segmenter)},
-            "input_sizes": {s.slot: s.meta.input_size for s in (cfg.detector, cfg.classifier, cfg.segmenter)}}
+    from transforms.lookahead import auto_threads
+
+    slots = (cfg.detector, cfg.classifier, cfg.segmenter)
+    return {"batch_sizes": {s.slot: s.handler(False, None).batch_elements_kwargs()["max_batch_size"] for s in slots},
+            "input_sizes": {s.slot: s.meta.input_size for s in slots},
+            "decode_threads": auto_threads(cfg.decode_threads), "decode_bottle_share": cfg.decode_bottle_share}
 
 
 def measure_side(side: str, pattern: str, scan_args: list[str]) -> dict:

@@ -53,6 +53,7 @@ class ScanConfig:
     modified_after: float | None = None  # epoch seconds
     skip_scanned_in: str | None = None  # an output whose summarized images are left out
     decode_bottle_share: float = 0.125  # see PixelNeed.bottle_share; 0 decodes every pixel
+    decode_threads: int | None = None  # per DoFn instance; None: half the worker's CPUs
 
     def pixel_need(self) -> PixelNeed:
         """The pixels decode keeps: the detector's input over the whole image, and every bottle of at
@@ -82,7 +83,8 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     # bytes here would hold every file in memory at once on DirectRunner.
     read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned,
                                     cfg.max_image_bytes)
-    decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels, cfg.pixel_need())
+    decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels, cfg.pixel_need(),
+                                                        cfg.decode_threads)
     detected = decoded["images"] | "Detect" >> Detect(
         det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter)
     crops = detected["detected"] | "Crops" >> FanOutCrops()

@@ -70,6 +70,7 @@ def check_ranges(scan: ScanOptions) -> None:
             raise OptionError(f"--{slot}_batch_size {batch}: at most 4096; a batch that large does not "
                               "fit in memory, use e.g. 32")
     _at_least("model_copies", scan.model_copies, 1, "leave it out for one copy per process")
+    _at_least("decode_threads", scan.decode_threads, 0, "0 decodes without threads; leave it out for the default")
     _at_least("max_image_pixels", scan.max_image_pixels, 1, "the default is 50000000")
     _at_least("max_image_bytes", scan.max_image_bytes, 1, "the default is 200000000")
 
