@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -52,15 +51,33 @@ def image_glob(images: str) -> str:
     return os.path.join(images, "*") if "://" not in images and os.path.isdir(images) else images
 
 
+def machine_busy_s() -> float | None:
+    """CPU seconds every process on this machine has used since boot (Linux /proc/stat), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user .. steal; guest time is in user
+
+
 def run_side(side: str, pattern: str, scan_args: list[str], out: Path) -> dict:
-    """One side in a child process; its JSON line, with peak memory and the whole command's wall time."""
+    """One side in a child process; its JSON line, with peak memory, the whole command's wall time and
+    the share of the machine's CPU that other processes took meanwhile (None where it cannot be read)."""
     args = [sys.executable, "-m", "pipeline.bench", "--side", side, "--images", pattern, *scan_args,
             "--output", str(out), "--scan_id", f"bench-{side}"]
+    busy_before = machine_busy_s()
     done = run_child(args, CODE)
+    busy_after = machine_busy_s()
     if done.status != 0:
         raise SystemExit(f"the {side} side exited {done.status}:\n{done.stderr_tail}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**measured, "peak_rss_mb": round(done.peak_rss_mb), "command_s": round(done.wall_s, 2)}
+    others = None
+    if busy_before is not None and busy_after is not None:
+        others = max(0.0, busy_after - busy_before - done.cpu_s) / (done.wall_s * (os.cpu_count() or 1))
+    return {**measured, "peak_rss_mb": round(done.peak_rss_mb), "command_s": round(done.wall_s, 2),
+            "others_cpu_share": None if others is None else round(others, 3)}
 
 
 def read_once(pattern: str) -> int:
@@ -106,15 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     count = read_once(pattern)
     if not count:
         raise SystemExit(f"{pattern} matches no file")
-    load = [os.getloadavg()[0]]
     runs = []
     for i in range(args.repeat):
         for side in ("bare", "scan") if i % 2 == 0 else ("scan", "bare"):
             print(f"run {i + 1}/{args.repeat}: {side} ...", file=sys.stderr, flush=True)
-            runs.append(run_side(side, pattern, scan_args, work / "out"))
-            load.append(os.getloadavg()[0])
-    result = summarize(pattern, runs, {"cpus": os.cpu_count(), "load_avg_1m": [round(v, 2) for v in load],
-                                       "load_avg_1m_median": round(statistics.median(load), 2)})
+            runs.append({**run_side(side, pattern, scan_args, work / "out"), "repeat": i})
+    result = summarize(pattern, runs, {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)})
     print(json.dumps(result, indent=2))
     print()
     print(table(result))

@@ -45,13 +45,15 @@ def make_images(folder: Path, kind: str, count: int) -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class ChildRun:
-    """A finished child process: its stdout, the tail of its stderr, peak RSS, wall time, exit status."""
+    """A finished child process: its stdout, the tail of its stderr, peak RSS, wall time, exit status,
+    and the CPU seconds it used (user + system, its own children included)."""
 
     stdout: str
     stderr_tail: str
     peak_rss_mb: float
     wall_s: float
     status: int
+    cpu_s: float = 0.0
 
 
 def run_child(args: list[str], code: Path, env: dict[str, str] | None = None) -> ChildRun:
@@ -65,7 +67,8 @@ def run_child(args: list[str], code: Path, env: dict[str, str] | None = None) ->
         wall = time.monotonic() - started
         out.seek(0), err.seek(0)
         return ChildRun(out.read().decode(errors="replace"), err.read().decode(errors="replace")[-2000:],
-                        usage.ru_maxrss / 1024, wall, os.waitstatus_to_exitcode(status))  # ru_maxrss: KiB
+                        usage.ru_maxrss / 1024, wall, os.waitstatus_to_exitcode(status),  # ru_maxrss: KiB
+                        usage.ru_utime + usage.ru_stime)
 
 
 def peak_rss_mb(code: Path, images: Path, out: Path) -> tuple[float, float, int]:

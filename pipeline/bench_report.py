@@ -4,12 +4,19 @@ from __future__ import annotations
 from pipeline.bare_chain import BUSY_STAGES, MODEL_STAGES, STAGES
 
 SIDES = ("bare", "scan")
-BUSY_LOAD = 0.5  # 1-minute load average per CPU above which other work shared the machine
+BUSY_SHARE = 0.1  # other processes' share of the machine's CPU above which its figures are provisional
 
 
 def _fastest_run(runs: list[dict]) -> dict:
     """The least disturbed run: other work on the machine only ever slows a run down."""
     return min(runs, key=lambda r: r["job_s"] / r["images"])
+
+
+def _paired_ratios(runs: list[dict]) -> list[float]:
+    """scan / bare img/s of the two runs of each repeat, which ran back to back under similar load."""
+    rates = {(r["side"], r.get("repeat", 0)): r["images"] / r["job_s"] for r in runs}
+    return [round(rates["scan", i] / rates["bare", i], 3) for i in sorted({i for _, i in rates})
+            if ("scan", i) in rates and ("bare", i) in rates]
 
 
 def _per_image(run: dict) -> dict[str, float]:
@@ -38,11 +45,14 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
     bare_s["loop glue"] = bare_total - chain
     scan_s["Beam overhead"] = scan_total - chain
     models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES) for side, s in (("bare", bare_s), ("scan", scan_s))}
-    busy = machine["load_avg_1m_median"] > BUSY_LOAD * machine["cpus"]
+    shares = [r["others_cpu_share"] for r in runs if r.get("others_cpu_share") is not None]
+    others = max(shares) if shares else None
+    busy = others is None or others > BUSY_SHARE
     return {
         "benchmark": "pipeline.bench", "source": source, "images": bare["images"], "repeats": len(by_side["bare"]),
         "img_per_s": {side: round(rate[side], 3) for side in SIDES},
         "scan_over_bare": round(rate["scan"] / rate["bare"], 3),
+        "scan_over_bare_each_repeat": _paired_ratios(runs),
         "bare_over_model_calls": round(bare_total / models["bare"], 3),
         "bare_over_model_calls_after_loading": round((bare_total - bare_s["load models"]) / models["bare"], 3),
         "runs_img_per_s": {side: [round(r["images"] / r["job_s"], 3) for r in by_side[side]] for side in SIDES},
@@ -57,11 +67,11 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
         "targets_per_image": round(bare["targets"] / bare["images"], 2),
         "failures": bare["failures"],
         "settings": bare["settings"],
-        "machine": machine | {"busy": busy},
+        "machine": machine | {"others_cpu_share_max": others, "busy": busy},
     }
 
 
-W, C = 42, 13  # label and column widths
+W, C = 42, 16  # label and column widths
 
 
 def _cell(value: float | None, digits: int = 4) -> str:
@@ -74,14 +84,17 @@ def _row(label: str, bare: object, scan: object, note: str = "") -> str:
 
 def table(result: dict) -> str:
     """The figures as a person reads them; the JSON above holds the same and more."""
-    machine, rate, load = result["machine"], result["img_per_s"], result["machine"]["load_avg_1m"]
+    machine, rate = result["machine"], result["img_per_s"]
+    others = machine["others_cpu_share_max"]
     runs, whole = result["runs_img_per_s"], result["whole_command_img_per_s"]
     batches = {side: ", ".join(f"{v:g}" for v in result["mean_batch"][side].values()) for side in SIDES}
     lines = [
         f"pipeline.bench: {result['images']} images ({result['source']}), {result['repeats']} run(s) per side, "
-        f"{machine['cpus']} CPUs, 1-min load average {min(load):.1f} to {max(load):.1f}",
-        "  THE MACHINE WAS BUSY WITH OTHER WORK: treat every speed below as provisional" if machine["busy"] else
-        "  the machine was otherwise idle",
+        f"{machine['cpus']} CPUs",
+        ("  other processes took " + (f"up to {others:.0%} of the machine's CPU during a run" if others is not None
+                                     else "an unknown share of the CPU (no /proc/stat)"))
+        + (": THE MACHINE WAS SHARED, treat every speed below as provisional" if machine["busy"] else
+           ": the machine was quiet enough"),
         "  settings: " + ", ".join(f"{k} {v}" for k, v in result["settings"].items()),
         "",
         _row("", "bare chain", "Beam scan"),
@@ -89,6 +102,8 @@ def table(result: dict) -> str:
              f"scan / bare {result['scan_over_bare']:.3f}"),
         _row("img/s of each run", ", ".join(f"{v:.2f}" for v in runs["bare"]),
              ", ".join(f"{v:.2f}" for v in runs["scan"])),
+        _row("", "", "", "scan / bare of each repeat (back to back): "
+             + ", ".join(f"{v:.3f}" for v in result["scan_over_bare_each_repeat"])),
         _row("img/s, whole command (+ imports, launch)", f"{whole['bare']:.3f}", f"{whole['scan']:.3f}"),
         _row("peak memory, MB RSS", result["peak_rss_mb"]["bare"], result["peak_rss_mb"]["scan"]),
         _row("mean batch: detector, classifier, segm.", batches["bare"], batches["scan"]),
