@@ -100,10 +100,9 @@ def table(result: dict) -> str:
         _row("", "bare chain", "Beam scan"),
         _row("img/s, timed part (fastest run)", f"{rate['bare']:.3f}", f"{rate['scan']:.3f}",
              f"scan / bare {result['scan_over_bare']:.3f}"),
-        _row("img/s of each run", ", ".join(f"{v:.2f}" for v in runs["bare"]),
-             ", ".join(f"{v:.2f}" for v in runs["scan"])),
-        _row("", "", "", "scan / bare of each repeat (back to back): "
-             + ", ".join(f"{v:.3f}" for v in result["scan_over_bare_each_repeat"])),
+        "  img/s of each run: bare " + ", ".join(f"{v:.2f}" for v in runs["bare"]) + "; scan "
+        + ", ".join(f"{v:.2f}" for v in runs["scan"]) + "; scan / bare of each repeat (back to back) "
+        + ", ".join(f"{v:.3f}" for v in result["scan_over_bare_each_repeat"]),
         _row("img/s, whole command (+ imports, launch)", f"{whole['bare']:.3f}", f"{whole['scan']:.3f}"),
         _row("peak memory, MB RSS", result["peak_rss_mb"]["bare"], result["peak_rss_mb"]["scan"]),
         _row("mean batch: detector, classifier, segm.", batches["bare"], batches["scan"]),
@@ -120,6 +119,8 @@ def table(result: dict) -> str:
     lines += [
         _row("  model calls, all three", _cell(models["bare"]), _cell(models["scan"])),
         "",
+        f"Beam overhead over the whole job: {scan['Beam overhead'] * result['images']:.2f} s (part of it is fixed per "
+        "job: start-up, shuffles, the output's replace; benchmark more images to see the per-image part)",
         f"bare chain / pure model calls: {result['bare_over_model_calls']:.3f} "
         f"({result['bare_over_model_calls_after_loading']:.3f} leaving out loading the models)",
         "Scan column: Beam metrics (decode: a distribution in the Decode DoFn; model loading and calls:",
