@@ -18,6 +18,7 @@ setuptools.setup(
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "models", "models.*"]),
     include_package_data=True,
-    package_data={"models": ["default/**/*", "label/*.html"], "pipeline": ["samples/*", "samples/*/*"]},
+    package_data={"models": ["default/**/*", "label/*.html", "realset/*.json", "realset/*.md"],
+                  "pipeline": ["samples/*", "samples/*/*"]},
     install_requires=_requirements(),
 )

@@ -1,29 +1,32 @@
-"""Score the three models on models.synth scenes, each on its own, without Beam.
+"""Score the three models on labeled images, each on its own, without Beam.
 
-    python -m models.evaluate --scenes DIR [--detector URI] [--classifier URI] [--segmenter URI]
+    python -m models.evaluate --truth DIR [--detector URI] [--classifier URI] [--segmenter URI]
+    python -m models.evaluate --truth instances.json [--target_category NAME] [--images DIR]
 
 DIR is a `python -m models.synth --out DIR --count N --seed S --crops` output (a seed the models
-were not trained on). Inputs are made as the scan makes them (transforms.*), models are loaded
-through the slot contract. Prints one JSON object.
+were not trained on); instances.json is COCO ground truth, as labeling tools export it. Inputs are
+made as the scan makes them (transforms.*), models are loaded through the slot contract. Prints
+one JSON object.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from models import metrics
-from models.synth.dataset import Scene, iter_scenes
+from models import builtin, metrics
+from models.handler import run_tasks
+from models.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from transforms.crops import cut
 from transforms.detect import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
+from transforms.slicing import DEFAULT_OVERLAP, slice_size_for
 
-DEFAULT_MODELS = Path(__file__).resolve().parent / "default"
 
 
 def load(slot: str, uri: str):
@@ -59,55 +62,65 @@ def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-def evaluate_detector(model, scenes: list[Scene], batch_size: int, iou: float = 0.5) -> dict:
-    """Precision/recall at the stored threshold, boxes mapped back to original pixels by the scan's code."""
+def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5, slice_size: int = 0,
+                      slice_overlap: float = 0.0) -> dict:
+    """Precision/recall at the stored threshold, boxes mapped back to original pixels (and merged
+    across slices) by the scan's code."""
     meta, timer = model.meta, _Timer(model.fn)
     counts = metrics.DetectionCounts(0, 0, 0)
     found_visible = total_visible = 0  # recall on bottles at least half visible
-    tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size) for s in scenes]
+    knows_visible = False
     size = batch_size if meta.input_size is not None else 1
-    for chunk_scenes, chunk in zip(_batches(scenes, size), _batches(tasks, size)):
-        outputs = timer(np.stack([t.model_input for t in chunk]))
-        for i, (scene, task) in enumerate(zip(chunk_scenes, chunk)):
-            found = to_detections(task, {k: v[i] for k, v in outputs.items()}, meta.threshold,
-                                  meta.class_filter)
-            boxes, scores = np.array([d.box for d in found]).reshape(-1, 4), [d.score for d in found]
+    for chunk in _batches(scenes, 64):  # bounds the memory the scenes' slices take
+        tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size, meta.resize, slice_size,
+                                slice_overlap) for s in chunk]
+        for scene, task, outputs in zip(chunk, tasks, run_tasks(timer, tasks, size)):
+            found = to_detections(task, outputs, meta.threshold, meta.class_filter)
+            boxes, scores = metrics.drop_ignored([d.box for d in found], [d.score for d in found], scene.boxes,
+                                                 scene.ignore, iou)
             counts += metrics.detection_counts(boxes, scores, scene.boxes, iou)
             matched = set(metrics.match_greedy(boxes, scores, scene.boxes, iou).tolist())
             visible = np.flatnonzero(scene.visible >= 0.5)
             total_visible += len(visible)
             found_visible += sum(1 for k in visible if k in matched)
-    return {"detector_precision": round(counts.precision, 4), "detector_recall": round(counts.recall, 4),
-            "detector_recall_visible50": round(found_visible / total_visible, 4) if total_visible else 1.0,
-            "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp, "detector_fp": counts.fp,
+            knows_visible = knows_visible or not np.isnan(scene.visible).all()
+    result = {"detector_precision": round(counts.precision, 4), "detector_recall": round(counts.recall, 4)}
+    if knows_visible:  # models.synth truth says how much of each bottle is visible; COCO does not
+        result["detector_recall_visible50"] = round(found_visible / total_visible, 4) if total_visible else 1.0
+    return {**result, "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp, "detector_fp": counts.fp,
             "detector_fn": counts.fn, "detector_threshold": meta.threshold,
-            "detector_img_per_s": round(timer.rate, 2)}
+            "detector_slice_size": slice_size, "detector_slice_overlap": slice_overlap,
+            "detector_img_per_s": round(len(scenes) / timer.seconds, 2) if timer.seconds else 0.0}
 
 
 def _classifier_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, prefix: str) -> dict:
     precision, recall = metrics.precision_recall_at(labels, scores, threshold)
     accuracy = float(np.mean((scores >= threshold) == labels)) if len(labels) else 0.0
-    return {f"{prefix}_auc": round(metrics.roc_auc(labels, scores), 5), f"{prefix}_precision": round(precision, 4),
+    both = 0 < labels.sum() < len(labels)  # AUC needs targets and others
+    return {f"{prefix}_auc": round(metrics.roc_auc(labels, scores), 5) if both else None,
+            f"{prefix}_precision": round(precision, 4),
             f"{prefix}_recall": round(recall, 4), f"{prefix}_accuracy": round(accuracy, 4),
             f"{prefix}_crops": len(labels), f"{prefix}_targets": int(labels.sum())}
 
 
-def evaluate_classifier(model, scenes: list[Scene], batch_size: int, min_visible: float = 0.5) -> dict:
+def evaluate_classifier(model, scenes: list[LabeledImage], batch_size: int, min_visible: float = 0.5) -> dict:
     """AUC and precision/recall at the stored threshold over every truth crop, and over the crops of
     bottles at least `min_visible` visible (the ones `models.synth --crops` writes for labeling)."""
     meta, timer = model.meta, _Timer(model.fn)
-    inputs, labels, visible = [], [], []
+    inputs, labels, shares = [], [], []
     for scene in scenes:
         for box, label, share in zip(scene.boxes, scene.is_target, scene.visible):
             inputs.append(fit(cut(scene.pixels, box), meta.input_size, meta.resize)[0])
             labels.append(bool(label))
-            visible.append(share >= min_visible)
+            shares.append(share)
     scores = np.concatenate([np.asarray(timer(np.stack(b))["scores"]).reshape(-1)
                              for b in _batches(inputs, batch_size)])
-    labels, visible = np.array(labels), np.array(visible)
-    return {**_classifier_scores(labels, scores, meta.threshold, "classifier"),
-            **_classifier_scores(labels[visible], scores[visible], meta.threshold, "classifier_visible50"),
-            "classifier_threshold": meta.threshold, "classifier_crops_per_s": round(timer.rate, 2)}
+    labels, shares = np.array(labels), np.array(shares, np.float64)
+    result = _classifier_scores(labels, scores, meta.threshold, "classifier")
+    if not np.isnan(shares).all():  # COCO truth has no visible shares
+        visible = shares >= min_visible
+        result.update(_classifier_scores(labels[visible], scores[visible], meta.threshold, "classifier_visible50"))
+    return {**result, "classifier_threshold": meta.threshold, "classifier_crops_per_s": round(timer.rate, 2)}
 
 
 def _mask_on_crop(prob: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[int, int]) -> np.ndarray:
@@ -120,12 +133,14 @@ def _mask_on_crop(prob: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[
     return np.asarray(resized) >= 0.5
 
 
-def evaluate_segmenter(model, scenes: list[Scene], batch_size: int) -> dict:
-    """Mean IoU, at crop resolution, of mask >= 0.5 vs the bottle's own pixels, on every truth box."""
+def evaluate_segmenter(model, scenes: list[LabeledImage], batch_size: int) -> dict:
+    """Mean IoU, at crop resolution, of mask >= 0.5 vs the bottle's own pixels, on every truth box with a mask."""
     meta, timer = model.meta, _Timer(model.fn)
     jobs = []  # (model input, content hw, truth mask)
     for scene in scenes:
         for k, box in enumerate(scene.boxes, start=1):
+            if not scene.has_mask[k - 1]:
+                continue
             crop = cut(scene.pixels, box)
             model_input, content_hw = fit(crop, meta.input_size, meta.resize)
             jobs.append((model_input, content_hw, cut(scene.instances, box) == k))
@@ -143,24 +158,48 @@ def evaluate_segmenter(model, scenes: list[Scene], batch_size: int) -> dict:
 def run(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--scenes", required=True, help="A models.synth output dir (held-out seed).")
+    add_truth_options(parser, "--scenes")
+    parser.add_argument("--images", default=None,
+                        help="COCO only: the folder the file names are relative to (default: found beside it).")
     for slot in ("detector", "classifier", "segmenter"):
-        parser.add_argument(f"--{slot}", default=str(DEFAULT_MODELS / slot),
-                            help=f"The {slot}: local dir, gs:// URI or TF Hub handle ('' skips it).")
-    parser.add_argument("--limit", type=int, default=None, help="Score only the first N scenes.")
-    parser.add_argument("--batch_size", type=int, default=16, help="Images or crops per model call.")
+        parser.add_argument(f"--{slot}", default=builtin.DEFAULTS[slot],
+                            help=f"The {slot}: built-in name ({', '.join(builtin.names(slot))}), local dir, "
+                                 "gs:// URI or TF Hub handle ('' skips it).")
+    parser.add_argument("--limit", type=int, default=None, help="Score only the first N images.")
+    parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
+    parser.add_argument("--slice_size", type=int, default=None,
+                        help="Detector: also look at slices of about this many pixels, as the scan does "
+                             "(0: whole images only). Default: the detector's own, as the scan's.")
+    parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+                        help="Detector: share of a slice its neighbour also sees.")
     args = parser.parse_args(argv)
-
-    scenes = list(iter_scenes(args.scenes, with_mask=True, limit=args.limit))
-    result: dict = {"scenes": args.scenes, "images": len(scenes),
-                    "bottles": int(sum(len(s.boxes) for s in scenes))}
+    try:
+        truth = truth_from_options(args, args.images)
+        scenes = list(iter_labeled(truth, with_mask=True, limit=args.limit))
+    except TruthError as e:
+        sys.exit(f"models.evaluate: {e}")
+    result: dict = {"truth": args.truth, "images": len(scenes), "bottles": int(sum(len(s.boxes) for s in scenes))}
+    notes = list(truth.notes)
     evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,
                   "segmenter": evaluate_segmenter}
+    slicing = {"detector": {"slice_size": args.slice_size, "slice_overlap": args.slice_overlap}}
     for slot, evaluate in evaluators.items():
         uri = getattr(args, slot)
-        if uri:
-            result[f"{slot}_uri"] = uri
-            result.update(evaluate(load(slot, uri), scenes, args.batch_size))
+        if not uri:
+            continue
+        if slot == "classifier" and not truth.has_targets:
+            notes.append("classifier left out: the truth does not say which bottles are targets")
+            continue
+        if slot == "segmenter" and not any(s.has_mask.any() for s in scenes):
+            notes.append("segmenter left out: the truth has no masks")
+            continue
+        result[f"{slot}_uri"] = uri
+        model = load(slot, uri)
+        if slot == "detector":
+            slicing["detector"]["slice_size"] = slice_size_for(args.slice_size, model.meta.extra)
+        result.update(evaluate(model, scenes, args.batch_size, **slicing.get(slot, {})))
+    if notes:
+        result["notes"] = notes
     print(json.dumps(result))
     return result
 

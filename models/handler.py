@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 _LOG = logging.getLogger(__name__)
@@ -14,6 +15,42 @@ class ModelTask(Protocol):
     """Anything carrying a preprocessed model input; the rest of it rides along untouched."""
 
     model_input: np.ndarray
+
+
+class ManyInputsTask(Protocol):
+    """A task carrying several inputs (an image and its slices); its result has one output dict per input."""
+
+    model_inputs: Sequence[np.ndarray]
+
+
+Model = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # a batch in, named output arrays out
+
+
+def task_inputs(task: ModelTask | ManyInputsTask) -> Sequence[np.ndarray]:
+    return task.model_inputs if hasattr(task, "model_inputs") else (task.model_input,)
+
+
+def run_batched(model: Model, inputs: Sequence[np.ndarray], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """Run `model` on `inputs` in batches of `batch_size` (the last one may be short); one output
+    dict per input, in order."""
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = np.stack(inputs[start:start + batch_size])
+        result = model(batch)
+        outputs += [{name: value[i] for name, value in result.items()} for i in range(len(batch))]
+    return outputs
+
+
+def run_tasks(model: Model, tasks: Sequence[ModelTask | ManyInputsTask], batch_size: int) -> list[Any]:
+    """Run every input of `tasks` in batches of `batch_size`, filled across tasks; per task its output
+    dict, or for a ManyInputsTask a tuple of one per input."""
+    per_task = [task_inputs(task) for task in tasks]
+    outputs = run_batched(model, [x for inputs in per_task for x in inputs], batch_size)
+    results, start = [], 0
+    for task, inputs in zip(tasks, per_task):
+        mine, start = outputs[start:start + len(inputs)], start + len(inputs)
+        results.append(tuple(mine) if hasattr(task, "model_inputs") else mine[0])
+    return results
 
 
 def enable_gpu_memory_growth() -> None:
@@ -36,8 +73,9 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
       slot: "detector", "classifier" or "segmenter".
       uri: where the model lives; see models.slots.load_model.
       overrides: metadata that wins over the model's own shelfscan.json (threshold, class_filter...).
-      batch_size: the batch RunInference builds (short only at a bundle's end); 1 for models taking any
-        input size.
+      batch_size: inputs per model call, and the tasks RunInference batches together (full batches from
+        the first; only a bundle's last is short); a task with several inputs (ManyInputsTask) adds them
+        all, so a batch of tasks fills whole model calls. 1 for models taking any input size.
       large_model: load one copy per machine, shared across SDK processes (one GPU, many processes).
       model_copies: exact number of shared copies per machine (implies sharing across processes).
       version: the content version the launcher read (ModelMeta.version); a worker that finds other
@@ -64,6 +102,7 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         )
         self.slot = slot
         self.uri = uri
+        self.batch_size = batch_size
         self.overrides = dict(overrides or {})
         self.version = version
 
@@ -82,19 +121,20 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
 
     def run_inference(
         self,
-        batch: Sequence[ModelTask],
+        batch: Sequence[ModelTask | ManyInputsTask],
         model,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
-        inputs = np.stack([task.model_input for task in batch])
-        outputs = model(inputs)
-        return [
-            PredictionResult(task, {name: value[i] for name, value in outputs.items()})
-            for i, task in enumerate(batch)
-        ]
+        call_sizes = Metrics.distribution(self.get_metrics_namespace(), "inputs_per_model_call")
 
-    def get_num_bytes(self, batch: Sequence[ModelTask]) -> int:
-        return sum(task.model_input.nbytes for task in batch)
+        def counted(inputs: np.ndarray) -> dict[str, np.ndarray]:
+            call_sizes.update(len(inputs))  # full calls are what keeps an accelerator busy
+            return model(inputs)
+
+        return [PredictionResult(task, out) for task, out in zip(batch, run_tasks(counted, batch, self.batch_size))]
+
+    def get_num_bytes(self, batch: Sequence[ModelTask | ManyInputsTask]) -> int:
+        return sum(x.nbytes for task in batch for x in task_inputs(task))
 
     def get_metrics_namespace(self) -> str:
         return f"shelfscan_{self.slot}"

@@ -6,18 +6,25 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes [N,4] and [M,4], both [x0, y0, x1, y1] (x1/y1 exclusive) -> [N,M]."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+def _intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas of boxes [N,4] and [M,4] -> [N,M]."""
     ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
     iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
     ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
     iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
+    return np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+
+
+def _areas(a: np.ndarray) -> np.ndarray:
+    return np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes [N,4] and [M,4], both [x0, y0, x1, y1] (x1/y1 exclusive) -> [N,M]."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    inter = _intersections(a, b)
+    union = _areas(a)[:, None] + _areas(b)[None, :] - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
@@ -72,6 +79,24 @@ def detection_counts(pred_boxes: np.ndarray, pred_scores: np.ndarray, true_boxes
     matched = match_greedy(pred_boxes, pred_scores, true_boxes, iou_threshold)
     tp = int(np.count_nonzero(matched >= 0))
     return DetectionCounts(tp, len(matched) - tp, len(np.asarray(true_boxes).reshape(-1, 4)) - tp)
+
+
+def drop_ignored(pred_boxes: np.ndarray, pred_scores: np.ndarray, true_boxes: np.ndarray,
+                 ignore_boxes: np.ndarray, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The predictions left once those matching no truth box but lying in an ignored region are dropped.
+
+    COCO's crowd regions: a detection inside one (its overlap over its own area >= iou_threshold)
+    counts neither as found nor as wrong.
+    """
+    boxes = np.asarray(pred_boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(pred_scores, np.float64).reshape(-1)
+    ignore = np.asarray(ignore_boxes, np.float64).reshape(-1, 4)
+    if not len(ignore) or not len(boxes):
+        return boxes, scores
+    unmatched = match_greedy(boxes, scores, true_boxes, iou_threshold) < 0
+    inside = _intersections(boxes, ignore).max(axis=1) >= iou_threshold * np.maximum(_areas(boxes), 1e-12)
+    keep = ~(unmatched & inside)
+    return boxes[keep], scores[keep]
 
 
 def best_detection_threshold(images: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],

@@ -1,4 +1,5 @@
-"""The model-slot contract: any detector, classifier or segmenter, from a local dir, gs:// or TF Hub.
+"""The model-slot contract: any detector, classifier or segmenter, by built-in name (models.builtin),
+from a local dir, gs:// or TF Hub.
 
 A slot loads the model *and* what it needs to be fed right (input size, resize mode, threshold,
 class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
+
+from models import builtin
 
 SLOTS = ("detector", "classifier", "segmenter")
 COCO_BOTTLE = 44
@@ -69,14 +72,18 @@ def default_cache_dir() -> Path:
 
 
 def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overrides: Any) -> LoadedModel:
-    """Fill `slot` with the model at `uri` (local dir, gs://..., or a TF Hub handle).
+    """Fill `slot` with the model at `uri`: a built-in name (models.builtin), local dir, gs://... or a
+    TF Hub handle.
 
     overrides: metadata that wins over the model's own (threshold, class_filter, input_size...);
     None values are ignored.
     """
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
-    local = resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    named = builtin.lookup(slot, uri)
+    if named is not None and named.directory is None:
+        return _load_frozen_graph(named, {k: v for k, v in overrides.items() if v is not None})
+    local = named.directory if named else resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
     try:
         return _load_local(slot, uri, local, overrides)
     except ModelLoadError:
@@ -97,7 +104,8 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
     signature, module = _signature(slot, uri, local, stored.get("signature", "serving_default"))
     input_name, input_dtype = _single_input(slot, uri, signature)
     outputs = set(signature.structured_outputs)
-    meta = _meta(slot, uri, local, stored, outputs, {k: v for k, v in overrides.items() if v is not None})
+    meta = _meta(slot, uri, stored, outputs, {k: v for k, v in overrides.items() if v is not None},
+                 model_version(uri, local))
     missing = [name for name in REQUIRED_OUTPUTS[slot] if name not in outputs]
     if missing:
         raise ModelLoadError(slot, uri, f"its signature lacks outputs {missing}; it has {sorted(outputs)}")
@@ -111,6 +119,22 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
     fn.module = module  # keeps the loaded variables alive as long as fn is
     check_output_shapes(LoadedModel(fn, meta))
     return LoadedModel(fn, meta)
+
+
+def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any]) -> LoadedModel:
+    from models.frozen_graph import file_version, load_detection_graph
+
+    slot, uri = named.slot, named.name
+    try:
+        path = named.graph_path()
+        fn = load_detection_graph(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise ModelLoadError(slot, uri, str(e)) from e
+    meta = _meta(slot, uri, {"kind": slot, **named.meta}, set(OD_API_OUTPUTS), overrides,
+                 file_version(path), "tf_od_api")
+    model = LoadedModel(fn, meta)
+    check_output_shapes(model)
+    return model
 
 
 def expected_shapes(slot: str, batch: int, side: int) -> dict[str, tuple[int | None, ...]]:
@@ -144,7 +168,8 @@ def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
     if uri.startswith("gs://"):
         return _copy_to_cache(slot, uri, cache_dir)
     if "://" not in uri and not Path(uri).exists():
-        raise ModelLoadError(slot, uri, "no such directory")
+        raise ModelLoadError(slot, uri, f"no such directory, and not a built-in {slot} name "
+                                        f"({', '.join(builtin.names(slot))})")
     if uri.startswith(("http://", "https://")):
         return _fetch_hub_module(slot, uri, hub_cache_dir())
     import tensorflow_hub as hub
@@ -285,8 +310,9 @@ def _single_input(slot: str, uri: str, signature) -> tuple[str, Any]:
     return name, spec.dtype
 
 
-def _meta(slot: str, uri: str, local: Path, stored: dict, outputs: set[str], overrides: dict) -> ModelMeta:
-    od_api = all(name in outputs for name in OD_API_OUTPUTS) and not stored
+def _meta(slot: str, uri: str, stored: dict, outputs: set[str], overrides: dict, version: str,
+          style: str | None = None) -> ModelMeta:
+    od_api = all(name in outputs for name in OD_API_OUTPUTS) and (not stored or style == "tf_od_api")
     if od_api and slot != "detector":
         raise ModelLoadError(slot, uri, f"it is an object detector (TF Object Detection API signature), "
                                         f"not a {slot}; pass it as the detector")
@@ -308,7 +334,7 @@ def _meta(slot: str, uri: str, local: Path, stored: dict, outputs: set[str], ove
         input_size=int(values["input_size"]) if values["input_size"] else None,
         resize=values["resize"], threshold=float(threshold) if threshold is not None else None,
         class_filter=tuple(int(c) for c in values["class_filter"] or ()),
-        version=model_version(uri, local), signature_style="tf_od_api" if od_api else "shelfscan",
+        version=version, signature_style="tf_od_api" if od_api else "shelfscan",
         extra={k: v for k, v in stored.items() if k not in _KNOWN_META})
 
 

@@ -92,7 +92,8 @@ class _Chain:
     def detect(self, images: Sequence[DecodedImage]) -> None:
         meta = self.cfg.detector.meta
         with self.clock.time("detector input"):
-            tasks = [detector_input(image, meta.input_size) for image in images]
+            slicing = (self.cfg.slice_size, self.cfg.slice_overlap)
+            tasks = [detector_input(image, meta.input_size, meta.resize, *slicing) for image in images]
         outputs = self._infer(0, tasks, "detector model")
         with self.clock.time("detector boxes"):
             found = [to_detections(t, o, meta.threshold, meta.class_filter) for t, o in zip(tasks, outputs)]

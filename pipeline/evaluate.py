@@ -1,20 +1,23 @@
-"""Score a scan's summaries against models.synth ground truth, end to end.
+"""Score a scan's summaries against ground truth, end to end.
 
     python -m pipeline.evaluate --truth DIR/truth.jsonl --summaries OUT/summaries/scan_id=X/
+    python -m pipeline.evaluate --truth instances.json [--target_category NAME] --summaries ...
 
+The truth is a models.synth truth.jsonl or a COCO instances.json (as labeling tools export).
 Prints one JSON object, then a readable table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from models.metrics import DetectionCounts, detection_counts, match_greedy
-from models.synth.truth import read_truth
+from models.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
+from models.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:
@@ -37,76 +40,115 @@ def read_summaries(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def pair_rows(truth: list[dict], rows: list[dict]) -> list[tuple[dict, dict | None]]:
-    """Pair each truth image with the summary row whose URI ends with the truth's relative path."""
+def pair_rows(truth: Sequence[TruthImage], rows: list[dict]) -> list[tuple[TruthImage, dict | None]]:
+    """Pair each truth image with the summary row whose URI ends with the truth's relative path.
+
+    The longest matching tail of up to three path parts wins (COCO file names may carry more folders).
+    """
     by_suffix: dict[tuple[str, ...], dict] = {}
     for row in rows:
         parts = PurePosixPath(row["image_uri"].replace("\\", "/")).parts
         for k in (1, 2, 3):
             by_suffix.setdefault(tuple(parts[-k:]), row)
     paired = []
-    for record in truth:
-        rel = PurePosixPath(record["image"]).parts
-        paired.append((record, by_suffix.get(tuple(rel))))
+    for image in truth:
+        rel = PurePosixPath(image.image.replace("\\", "/")).parts
+        found = (by_suffix.get(tuple(rel[-k:])) for k in range(min(3, len(rel)), 0, -1))
+        paired.append((image, next((row for row in found if row is not None), None)))
     return paired
 
 
-def _boxes(items: Iterable[dict]) -> np.ndarray:
-    return np.asarray([b["box"] for b in items], dtype=np.float64).reshape(-1, 4)
+def _boxes(items: Iterable) -> np.ndarray:
+    return np.asarray([b["box"] if isinstance(b, dict) else b.box for b in items],
+                      dtype=np.float64).reshape(-1, 4)
 
 
-def score(truth: list[dict], rows: list[dict], iou: float = 0.5) -> dict[str, Any]:
-    """Detection and target precision/recall, exact target counts, and area errors of matched targets."""
+def _as_truth(truth: Truth | Sequence[TruthImage | dict]) -> Truth:
+    """A Truth from read_truth, or images given directly (TruthImage or truth.jsonl records)."""
+    if isinstance(truth, Truth):
+        return truth
+    images = tuple(t if isinstance(t, TruthImage) else TruthImage.from_record(t) for t in truth)
+    return Truth("", Path("."), images, has_targets=True)
+
+
+def _detections(image: TruthImage, dets: list[dict], iou: float) -> DetectionCounts:
+    boxes, scores = drop_ignored(_boxes(dets), [d["detection_score"] for d in dets], _boxes(image.bottles),
+                                 image.ignore, iou)
+    return detection_counts(boxes, scores, _boxes(image.bottles), iou)
+
+
+def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: float = 0.5) -> dict[str, Any]:
+    """Detection and target precision/recall, exact target counts, and area errors of matched targets.
+
+    Target metrics and area errors need a truth that says which bottles are targets; without one
+    they are left out and `notes` says so.
+    """
+    truth = _as_truth(truth)
     det, tgt = DetectionCounts(0, 0, 0), DetectionCounts(0, 0, 0)
     exact, rel_errors, sources, missing = 0, [], {"mask": 0, "expected": 0}, 0
     scored = 0
-    for record, row in pair_rows(truth, rows):
+    for image, row in pair_rows(truth.images, rows):
         if row is None:
             missing += 1
             continue
         scored += 1
         dets = row["detections"]
-        det += detection_counts(_boxes(dets), [d["detection_score"] for d in dets], _boxes(record["bottles"]), iou)
+        det += _detections(image, dets, iou)
+        if not truth.has_targets:
+            continue
         pred_t = [d for d in dets if d["is_target"]]
-        true_t = [b for b in record["bottles"] if b["is_target"]]
+        true_t = [b for b in image.bottles if b.is_target]
         matched = match_greedy(_boxes(pred_t), [d["target_score"] for d in pred_t], _boxes(true_t), iou)
         tgt += DetectionCounts(int((matched >= 0).sum()), int((matched < 0).sum()),
                                len(true_t) - int((matched >= 0).sum()))
         exact += int(row["target_bottles"] == len(true_t))
         for d, j in zip(pred_t, matched):
-            if j >= 0:
-                truth_area = true_t[j]["area_px"]
+            if j >= 0 and true_t[j].area_px is not None:
+                truth_area = true_t[j].area_px
                 rel_errors.append(abs(d["area_px"] - truth_area) / max(truth_area, 1))
                 sources[d["area_source"]] = sources.get(d["area_source"], 0) + 1
-    errors = np.asarray(rel_errors)
-    return {
+    result: dict[str, Any] = {
         "images": scored,
         "images_without_summary": missing,
         "detection_precision": round(det.precision, 4),
         "detection_recall": round(det.recall, 4),
-        "target_precision": round(tgt.precision, 4),
-        "target_recall": round(tgt.recall, 4),
-        "target_count_exact": round(exact / scored, 4) if scored else 0.0,
-        "area_median_rel_error": round(float(np.median(errors)), 4) if len(errors) else None,
-        "area_p90_rel_error": round(float(np.percentile(errors, 90)), 4) if len(errors) else None,
-        "matched_targets": len(errors),
-        "area_source_counts": sources,
+        "detection_tp": det.tp, "detection_fp": det.fp, "detection_fn": det.fn,
     }
+    if truth.has_targets:
+        errors = np.asarray(rel_errors)
+        result.update({
+            "target_precision": round(tgt.precision, 4),
+            "target_recall": round(tgt.recall, 4),
+            "target_tp": tgt.tp, "target_fp": tgt.fp, "target_fn": tgt.fn,
+            "target_count_exact": round(exact / scored, 4) if scored else 0.0,
+            "area_median_rel_error": round(float(np.median(errors)), 4) if len(errors) else None,
+            "area_p90_rel_error": round(float(np.percentile(errors, 90)), 4) if len(errors) else None,
+            "matched_targets": len(errors),
+            "area_source_counts": sources,
+        })
+    if truth.notes:
+        result["notes"] = list(truth.notes)
+    return result
 
 
 def table(result: dict[str, Any]) -> str:
     width = max(len(k) for k in result)
-    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in result.items())
+    return "\n".join(f"{k.ljust(width)}  {'; '.join(v) if k == 'notes' else v}" for k, v in result.items())
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Score scan summaries against synthetic ground truth.",
+    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate",
+                                     description="Score scan summaries against ground truth.",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--truth", required=True, help="truth.jsonl written by models.synth")
+    add_truth_options(parser)
     parser.add_argument("--summaries", required=True, help="Parquet file, directory or glob of summaries")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as found")
     args = parser.parse_args(argv)
-    result = score(read_truth(args.truth), read_summaries(args.summaries), args.iou)
+    try:
+        truth = truth_from_options(args)
+    except TruthError as e:
+        sys.exit(f"pipeline.evaluate: {e}")
+    result = score(truth, read_summaries(args.summaries), args.iou)
     print(json.dumps(result))
     print()
     print(table(result))

@@ -43,6 +43,8 @@ class ScanConfig:
     detector: ModelSettings
     classifier: ModelSettings
     segmenter: ModelSettings
+    slice_size: int  # original pixels; 0: the detector sees whole images only
+    slice_overlap: float
     area_ratio_tolerance: float = 1.5
     max_image_pixels: int = 50_000_000
     max_image_bytes: int = 200_000_000
@@ -56,11 +58,13 @@ class ScanConfig:
     decode_threads: int | None = None  # per DoFn instance; None: half the worker's CPUs
 
     def pixel_need(self) -> PixelNeed:
-        """The pixels decode keeps: the detector's input over the whole image, and every bottle of at
-        least decode_bottle_share of the long side at the crop models' input size."""
+        """The pixels decode keeps: the detector's input over each slice (or the whole image), and every
+        bottle of at least decode_bottle_share of the long side at the crop models' input size. A
+        detector taking any size sees its slices at their own pixels, so slicing one keeps them all."""
         crop_sides = (self.classifier.meta.input_size, self.segmenter.meta.input_size)
-        return PixelNeed(self.detector.meta.input_size, None if None in crop_sides else max(crop_sides),
-                         self.decode_bottle_share)
+        span = self.slice_size or None
+        return PixelNeed(self.detector.meta.input_size or span, None if None in crop_sides else max(crop_sides),
+                         self.decode_bottle_share, detector_span=span)
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
@@ -86,7 +90,8 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels, cfg.pixel_need(),
                                                         cfg.decode_threads)
     detected = decoded["images"] | "Detect" >> Detect(
-        det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter)
+        det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter,
+        det.meta.resize, cfg.slice_size, cfg.slice_overlap)
     crops = detected["detected"] | "Crops" >> FanOutCrops()
     classified = crops["crops"] | "Classify" >> Classify(
         cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.threshold)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from models import builtin
+from transforms.slicing import DEFAULT_OVERLAP, DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS = PACKAGE_ROOT / "models" / "default"
 SAMPLES = PACKAGE_ROOT / "pipeline" / "samples"
 
 
@@ -44,12 +46,15 @@ class ScanOptions(PipelineOptions):
         parser.add_argument(
             "--output", default="out",
             help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
-        parser.add_argument("--detector", default=str(DEFAULT_MODELS / "detector"),
-                            help="Detector model: local SavedModel dir, gs:// URI or TF Hub handle.")
-        parser.add_argument("--classifier", default=str(DEFAULT_MODELS / "classifier"),
-                            help="Target classifier model: local dir, gs:// URI or TF Hub handle.")
-        parser.add_argument("--segmenter", default=str(DEFAULT_MODELS / "segmenter"),
-                            help="Bottle segmenter model: local dir, gs:// URI or TF Hub handle.")
+        parser.add_argument("--detector", default=builtin.DEFAULTS["detector"],
+                            help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("detector"))
+        parser.add_argument("--classifier", default=builtin.DEFAULTS["classifier"],
+                            help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("classifier"))
+        parser.add_argument("--segmenter", default=builtin.DEFAULTS["segmenter"],
+                            help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
+                                 "handle. " + builtin.help_text("segmenter"))
         parser.add_argument("--detector_score_threshold", type=float, default=None,
                             help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
         parser.add_argument("--detector_class_filter", default=None,
@@ -63,7 +68,16 @@ class ScanOptions(PipelineOptions):
         parser.add_argument("--scan_id", default=None,
                             help="Names this scan's output partition. Default: derived from the time.")
         parser.add_argument("--detector_batch_size", type=int, default=4,
-                            help="Images per detector batch (1 for detectors that take any size).")
+                            help="Images or slices per detector call (1 for detectors that take any size).")
+        parser.add_argument("--slice_size", type=int, default=None,
+                            help="Besides the whole image, show the detector overlapping slices of about this "
+                                 "many original pixels, so small bottles in large photos are found; images "
+                                 f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
+                                 f"{MIN_SLICE_SIZE}. Default: the detector's own (coco: 300), else "
+                                 f"{DEFAULT_SLICE_SIZE}.")
+        parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+                            help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
+                                 "bottle on a slice border is seen whole by one of them.")
         parser.add_argument("--classifier_batch_size", type=int, default=32, help="Crops per classifier batch.")
         parser.add_argument("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
         parser.add_argument("--max_image_pixels", type=int, default=50_000_000,

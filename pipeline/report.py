@@ -32,6 +32,8 @@ class ScanReport:
     pipeline_s: float = 0.0
     failure_types: dict = dataclasses.field(default_factory=dict)
     report: str | None = None  # where the visual report is, or how to write it
+    models: str = ""  # "detector X, classifier Y, segmenter Z"
+    note: str | None = None  # what the user must know about these results
 
     @property
     def images_per_s(self) -> float:
@@ -49,10 +51,25 @@ class ScanReport:
             ("throughput", f"{self.images_per_s:.2f} img/s over the whole run"),
             ("output", self.output),
         ]
+        if self.models:
+            rows.insert(1, ("models", self.models))
+        if self.note:
+            rows.append(("note", self.note))
         if self.report:
             rows.append(("report", self.report))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+DEMO_CLASSIFIER_NOTE = ("the demo classifier knows only the synthetic demo brand 'micellar_rose', so "
+                        "'targets' mean nothing on your photos; train yours with python -m models.train_classifier "
+                        "(README: Train the classifier for your product), then scan with --classifier DIR")
+
+
+def models_line(detector: str, classifier: str, segmenter: str) -> tuple[str, str | None]:
+    """The closing table's models row, and the note a scan with the demo classifier must carry."""
+    line = f"detector {detector}, classifier {classifier}, segmenter {segmenter}"
+    return line, DEMO_CLASSIFIER_NOTE if classifier == "demo" else None
 
 
 def _value(c) -> int:

@@ -14,10 +14,11 @@ from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline import logs
 from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine, process_age_s
-from pipeline.report import ScanReport, report_hint, scan_report, write_visual_report
+from pipeline.report import ScanReport, models_line, report_hint, scan_report, write_visual_report
 from pipeline.sinks import write_rows
 from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
+from transforms.slicing import slice_size_for
 
 _LOG = logging.getLogger("pipeline.run")
 
@@ -54,6 +55,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
     return ScanConfig(
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
+        slice_size=slice_size_for(scan.slice_size, detector.meta.extra), slice_overlap=scan.slice_overlap,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
         max_image_bytes=scan.max_image_bytes, decode_bottle_share=scan.decode_bottle_share,
         decode_threads=scan.decode_threads,
@@ -98,8 +100,9 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
     report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
+    models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
     return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
-                               report=report)
+                               report=report, models=models, note=note)
 
 
 def print_help() -> None:

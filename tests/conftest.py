@@ -13,3 +13,11 @@ def toy_models(tmp_path_factory):
     from tests.toy_models import build_toy_models
 
     return build_toy_models(tmp_path_factory.mktemp("toy_models"))
+
+
+@pytest.fixture(scope="session")
+def colour_box_detector(tmp_path_factory):
+    """A detector of any input size that boxes the red and the green pixels it sees (tests/toy_models.py)."""
+    from tests.toy_models import build_colour_box_detector
+
+    return build_colour_box_detector(tmp_path_factory.mktemp("toy_models") / "colour_boxes")

@@ -58,3 +58,41 @@ def build_toy_models(root: Path) -> dict[str, Path]:
         "segmenter": _save(seg, seg.segment, spec(16, "crops"), root / "segmenter",
                            {**base, "kind": "segmenter", "input_size": 16, "resize": "stretch"}),
     }
+
+
+def build_colour_box_detector(out: Path) -> Path:
+    """A detector taking inputs of any size that 'sees' a red and a green rectangle.
+
+    For each colour it returns the box around that colour's pixels in whatever input it gets (so a
+    slice shows only the visible part), normalized to the input; the more input pixels, the higher
+    the score (0.6 to 0.99), and fewer than 16 pixels are too small to see (score 0), as a real
+    detector is surer of what it sees larger. `inputs_in_call` echoes the batch size it was run with.
+    """
+    import tensorflow as tf
+
+    class ColourBoxes(tf.Module):
+        @tf.function
+        def detect(self, images):
+            x = tf.cast(images, tf.float32)
+            r, g, b = x[..., 0], x[..., 1], x[..., 2]
+            masks = [(r > 200) & (g < 80) & (b < 80), (g > 200) & (r < 80) & (b < 80)]
+            height, width = tf.cast(tf.shape(x)[1], tf.float32), tf.cast(tf.shape(x)[2], tf.float32)
+            boxes, scores = [], []
+            for mask in masks:
+                rows, cols = tf.reduce_any(mask, axis=2), tf.reduce_any(mask, axis=1)
+                first = lambda m: tf.cast(tf.argmax(tf.cast(m, tf.int32), axis=1), tf.float32)  # noqa: E731
+                y0, x0 = first(rows), first(cols)
+                y1, x1 = height - first(tf.reverse(rows, [1])), width - first(tf.reverse(cols, [1]))
+                boxes.append(tf.stack([y0 / height, x0 / width, y1 / height, x1 / width], axis=1))
+                count = tf.reduce_sum(tf.cast(mask, tf.float32), axis=[1, 2])
+                scores.append(tf.where(count >= 16, 0.6 + 0.39 * (1 - tf.exp(-count / 500)), 0.0))
+            n = tf.shape(images)[0]
+            return {"detection_boxes": tf.stack(boxes, axis=1), "detection_scores": tf.stack(scores, axis=1),
+                    "detection_classes": tf.ones([n, 2]), "num_detections": tf.fill([n], 2.0),
+                    "inputs_in_call": tf.fill([n], tf.cast(n, tf.float32))}
+
+    model = ColourBoxes()
+    spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")
+    return _save(model, model.detect, spec, out, {"kind": "detector", "input_size": None, "resize": "letterbox",
+                                                  "signature": "serving_default", "threshold": 0.5,
+                                                  "class_filter": [1], "backbone": "toy"})

@@ -1,6 +1,6 @@
 """Synthetic retail-shelf photos with exact ground truth: boxes, visible areas, instance masks.
 
-    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX | --size WxH]
+    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX | --size WxH] [--coco]
 
 `--size 4032x3024` makes every scene that size (a 12 MP phone photo); truth is in its pixels as always.
 The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from models.synth.bottles import BRANDS, Brand, render_bottle
+from models.synth.truth import write_coco
 
 MIN_VISIBLE_SHARE = 0.35  # a bottle hidden more than this by others is not placed
 CROP_MIN_VISIBLE_SHARE = 0.5
@@ -282,7 +283,11 @@ def main(argv: list[str] | None = None) -> None:
     sizes.add_argument("--size", type=parse_size, default=None,
                        help="Every scene exactly WIDTHxHEIGHT px, e.g. 4032x3024 (a 12 MP phone photo). "
                             "Default: sizes drawn as for the bundled samples, up to --max_side.")
+    parser.add_argument("--coco", action="store_true",
+                        help="Also write the truth as COCO instances.json (RLE masks), as labeling tools export.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     generate(args.out, args.count, args.seed, args.crops, args.max_side, args.size)
+    if args.coco:
+        write_coco(args.out)
     print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)

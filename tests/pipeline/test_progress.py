@@ -112,6 +112,7 @@ def test_the_board_moves_while_images_are_detected(tmp_path, monkeypatch):
     monkeypatch.setattr(progress.ProgressLine, "__enter__", watched)
     report = run(["--input", str(tmp_path / "*.jpg"), "--output", str(tmp_path / "out"), "--scan_id", "m1"])
     assert report.images == 16
-    partial = [s for s in seen if s.get("inputs") == 16 and 0 < s.get("detected", 0) < 16]
+    # inputs may still be arriving (listing and detection overlap); what matters is detection seen midway
+    partial = [s for s in seen if 0 < s.get("detected", 0) < 16]
     assert partial, f"the board never showed a scan half done: {seen[::10]}"
     assert not any(s.get("summaries") for s in partial)  # summaries come only at the end, as expected

@@ -93,12 +93,13 @@ def test_boxes_crops_and_mask_areas_of_a_reduced_image_are_in_original_pixels():
     full = _scene(4000, 3000)
     half = DecodedImage("x.jpg", np.ascontiguousarray(full[::2, ::2]), (4000, 3000))
     task = detector_input(half, 512)
-    assert task.scale_x == pytest.approx(512 / 4000)
+    (view,) = task.views
+    assert view.scale_x == pytest.approx(512 / 4000)
     # the detector sees the bar at x 500..1000, y 750..1500 (original pixels) where a full decode puts it
     s = 512 / 4000
     outputs = {"detection_boxes": np.array([[750 * s / 512, 500 * s / 512, 1500 * s / 512, 1000 * s / 512]]),
                "detection_scores": np.array([0.9])}
-    (det,) = to_detections(task, outputs, 0.5, ())
+    (det,) = to_detections(task, (outputs,), 0.5, ())
     assert det.box == pytest.approx((500, 750, 1000, 1500))
     (crop,) = image_crops(half, [Detection(det.box, det.score)])
     assert crop.pixels.shape == (375, 250, 3) and crop.original_hw == pytest.approx((750, 500))
@@ -107,3 +108,15 @@ def test_boxes_crops_and_mask_areas_of_a_reduced_image_are_in_original_pixels():
     mask = np.ones((160, 160), np.float32)
     assert mask_area_px(mask, seg.content_hw, crop.original_hw) == pytest.approx(750 * 500)
 
+
+
+def test_slices_of_a_reduced_image_show_the_same_windows_as_of_every_pixel():
+    full = _scene(4000, 3000)
+    whole = DecodedImage("x.jpg", full)
+    half = DecodedImage("x.jpg", np.asarray(Image.fromarray(full).reduce(2)), (4000, 3000))
+    at_full, at_half = (detector_input(im, 512, "letterbox", 1024, 0.2) for im in (whole, half))
+    assert len(at_full.views) == len(at_half.views) > 1
+    for a, b, input_a, input_b in zip(at_full.views, at_half.views, at_full.model_inputs, at_half.model_inputs):
+        assert a.window == b.window  # windows stay in original pixels
+        assert (b.scale_x, b.scale_y) == pytest.approx((a.scale_x, a.scale_y), rel=1e-3)
+        assert np.abs(input_a.astype(np.float32) - input_b.astype(np.float32)).mean() < 3  # the same picture

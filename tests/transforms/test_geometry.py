@@ -32,7 +32,7 @@ def test_boxes_map_back_to_original_pixels_of_a_wide_image():
         "detection_classes": np.array([1.0, 1.0]),
         "num_detections": np.array(2.0),
     }
-    (det,) = to_detections(task, outputs, 0.5, (1,))  # the second box lies in the padding: dropped
+    (det,) = to_detections(task, [outputs], 0.5, (1,))  # the second box lies in the padding: dropped
     assert det.box == pytest.approx((600, 30, 900, 270))
 
 
@@ -44,7 +44,7 @@ def test_score_threshold_class_filter_and_num_detections():
         "detection_classes": np.array([[44, 44, 1, 44]]),
         "num_detections": np.array([3]),
     }
-    dets = to_detections(task, outputs, 0.5, (44,))
+    dets = to_detections(task, [outputs], 0.5, (44,))
     assert [d.score for d in dets] == [pytest.approx(0.9)]  # 0.3 below threshold, class 1 filtered, 4th beyond num
     assert dets[0].box == pytest.approx((10, 10, 50, 50))
 
@@ -86,3 +86,12 @@ def test_fit_reports_the_content_region_for_each_mode():
     assert stretched.shape == (50, 50, 3) and content == (50, 50)
     with pytest.raises(ValueError, match="unknown resize mode"):
         fit(tall, 50, "crop")
+
+
+def test_stretched_boxes_map_back_per_axis():
+    task = detector_input(_image(300, 1200), 512, "stretch")
+    assert task.model_inputs[0].shape == (512, 512, 3)  # no padding: x and y scaled each on its own
+    outputs = {"detection_boxes": np.array([[30 / 300, 600 / 1200, 270 / 300, 900 / 1200]]),
+               "detection_scores": np.array([0.9])}
+    (det,) = to_detections(task, [outputs], 0.5, ())
+    assert det.box == pytest.approx((600, 30, 900, 270))

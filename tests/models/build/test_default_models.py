@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from models.backbone import efficientnet
-from models.evaluate import DEFAULT_MODELS, evaluate_classifier, evaluate_detector, evaluate_segmenter
+from models.builtin import DEFAULTS_DIR as DEFAULT_MODELS
+from models.evaluate import evaluate_classifier, evaluate_detector, evaluate_segmenter
 from models.slots import load_model
 from models.synth.dataset import iter_scenes
 from pipeline.options import SAMPLES

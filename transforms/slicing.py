@@ -1,0 +1,244 @@
+"""Sliced inference, after SAHI: the windows a detector looks at, and one box per bottle out of them.
+
+A detector with a 300- or 512-px input cannot see a 40-px bottle in a 4000-px photo. So it looks at
+the whole image once and then at overlapping slices of it, each resized to its input; boxes are mapped
+back to original pixels and merged. Pure functions on boxes; transforms/detect.py composes them.
+
+SAHI merges by greedy NMM: boxes whose intersection covers half of the smaller one are one object,
+and the merged box is their union. On shelves that fuses a bottle half hidden behind its neighbour
+into the neighbour, and one loose low-resolution box widens every box it absorbs. Here instead
+(`merge`): two boxes are compared only inside the region both windows saw; a box cut short by a
+slice edge, or seen sharper, may lie inside the other rather than match it; a slice's view of a
+bottle larger than the slice (a label, a shoulder) is a part, not a bottle; two bottles one view
+told apart stay apart; and the box comes from the views that saw the bottle whole.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+# The scan's defaults (pipeline/options.py), chosen by measurement: README "Small bottles in large photos".
+DEFAULT_SLICE_SIZE = 1024  # for a detector whose metadata recommends none (its `slice_size`)
+DEFAULT_OVERLAP = 0.2
+MIN_SLICE_SIZE = 64  # a smaller slice holds no bottle a detector could tell apart
+
+MATCH_IOU = 0.5  # two boxes are one bottle when, clipped to what both windows saw, their IoU reaches this
+INSIDE = 0.7  # a cut-short or sharper-seen box lying this much inside another is the same bottle
+CUT_TOLERANCE = 0.02  # a box side this close to an inner window edge (share of the window's side) was cut by it
+
+
+def slice_size_for(asked: int | None, detector_extra: Mapping[str, Any]) -> int:
+    """The slice size to use: the one asked for, else the detector's own recommendation (its metadata's
+    `slice_size`, measured for it), else DEFAULT_SLICE_SIZE."""
+    if asked is not None:
+        return asked
+    return int(detector_extra.get("slice_size", DEFAULT_SLICE_SIZE))
+
+
+class Window(NamedTuple):
+    """A rectangle of the original image in pixels; x1, y1 exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+
+class View(NamedTuple):
+    """How one model input was made: the window it shows and its input pixels per original pixel."""
+
+    window: Window
+    scale_x: float
+    scale_y: float
+
+
+class WindowBoxes(NamedTuple):
+    """A view's detections in original pixels: boxes (N, 4) as x0, y0, x1, y1 and scores (N,)."""
+
+    view: View
+    boxes: np.ndarray
+    scores: np.ndarray
+
+
+def spans(length: int, size: int, overlap: float) -> list[tuple[int, int]]:
+    """[start, end) spans of `size` pixels covering 0..length, the first at 0 and the last flush with
+    the end, spread evenly so that neighbours share at least `overlap` of `size` (to a pixel)."""
+    if length <= size:
+        return [(0, length)]
+    most_step = size * (1 - overlap)
+    count = math.ceil((length - size) / most_step) + 1
+    return [(start, start + size) for start in (round(i * (length - size) / (count - 1)) for i in range(count))]
+
+
+def windows(height: int, width: int, slice_size: int, overlap: float) -> tuple[Window, ...]:
+    """The whole image, then slices of about `slice_size` pixels row by row; the whole image alone when
+    slicing is off (`slice_size` 0) or the image is not larger than a slice."""
+    whole = Window(0, 0, width, height)
+    if slice_size <= 0 or max(height, width) <= slice_size:
+        return (whole,)
+    return (whole, *(Window(x0, y0, x1, y1) for y0, y1 in spans(height, slice_size, overlap)
+                     for x0, x1 in spans(width, slice_size, overlap)))
+
+
+def to_original(boxes: np.ndarray, view: View, input_hw: tuple[int, int]) -> np.ndarray:
+    """Normalized [ymin, xmin, ymax, xmax] boxes in a view's model input -> [x0, y0, x1, y1] original
+    pixels, clipped to the view's window (what lies in letterbox padding clips away)."""
+    in_h, in_w = input_hw
+    w = view.window
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    xs = np.clip(w.x0 + boxes[:, [1, 3]] * in_w / view.scale_x, w.x0, w.x1)
+    ys = np.clip(w.y0 + boxes[:, [0, 2]] * in_h / view.scale_y, w.y0, w.y1)
+    return np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
+
+
+def cut_sides(boxes: np.ndarray, window: Window, height: int, width: int) -> np.ndarray:
+    """(N, 4) bool: which sides [x0, y0, x1, y1] of each box lie on an edge of `window` inside the
+    image, where the window may have cut the bottle short. The whole image cuts nothing."""
+    inner = np.array([window.x0 > 0, window.y0 > 0, window.x1 < width, window.y1 < height])
+    tol_x, tol_y = CUT_TOLERANCE * window.width, CUT_TOLERANCE * window.height
+    near = np.stack([boxes[:, 0] - window.x0 <= tol_x, boxes[:, 1] - window.y0 <= tol_y,
+                     window.x1 - boxes[:, 2] <= tol_x, window.y1 - boxes[:, 3] <= tol_y], axis=1)
+    return near & inner
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+
+
+def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])], axis=-1)
+
+
+class _Seen(NamedTuple):
+    """Every box of every view, flat: where it is, through which window, how sharp, what was cut."""
+
+    boxes: np.ndarray  # (N, 4)
+    scores: np.ndarray  # (N,)
+    view_of: np.ndarray  # (N,) index of the view
+    frames: np.ndarray  # (N, 4) the view's window
+    sharpness: np.ndarray  # (N,) the view's input pixels per original pixel (the lower of x and y)
+    cut: np.ndarray  # (N, 4) bool, see cut_sides
+
+
+def _seen(found: Sequence[WindowBoxes], height: int, width: int) -> _Seen:
+    boxes = [f.boxes.reshape(-1, 4).astype(np.float64) for f in found]
+    view_of = np.concatenate([np.full(len(b), k) for k, b in enumerate(boxes)]).astype(np.int64)
+    frames = np.array([f.view.window for f in found], np.float64).reshape(-1, 4)
+    sharpness = np.array([min(f.view.scale_x, f.view.scale_y) for f in found])
+    cut = [cut_sides(b, f.view.window, height, width) for b, f in zip(boxes, found)]
+    return _Seen(np.concatenate(boxes), np.concatenate([f.scores.reshape(-1) for f in found]).astype(np.float64),
+                 view_of, frames[view_of], sharpness[view_of], np.concatenate(cut))
+
+
+def _fits(boxes: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Whether each box lies within its frame, give or take CUT_TOLERANCE of the frame's side."""
+    margin = CUT_TOLERANCE * (frames[..., 2:] - frames[..., :2])
+    return (np.all(frames[..., :2] - margin <= boxes[..., :2], axis=-1)
+            & np.all(boxes[..., 2:] <= frames[..., 2:] + margin, axis=-1))
+
+
+def agreement(seen: _Seen, i: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How well box `i` and each of boxes `others` describe one bottle (0: not at all); whether `i`
+    is only a part of each other box; whether each is only a part of `i`.
+
+    Both boxes are clipped to the region both windows saw. They agree by their IoU there, or, where
+    one was cut short by a window edge or seen sharper (a coarse view's box is often loose around the
+    bottle a slice sees tightly), by the share of it inside the other, from INSIDE up. That one is a
+    part when the other box does not fit its window: a slice shows a label or a shoulder of a bottle
+    larger than the slice, often several, as bottles.
+    """
+    shared = _intersect(seen.frames[i], seen.frames[others])
+    mine, theirs = _intersect(seen.boxes[i], shared), _intersect(seen.boxes[others], shared)
+    inter = _area(_intersect(mine, theirs))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.nan_to_num(inter / (_area(mine) + _area(theirs) - inter))
+        share_mine, share_theirs = np.nan_to_num(inter / _area(mine)), np.nan_to_num(inter / _area(theirs))
+    mine_inside = (share_mine >= INSIDE) & (seen.cut[i].any() | (seen.sharpness[i] > seen.sharpness[others]))
+    theirs_inside = (share_theirs >= INSIDE) & (seen.cut[others].any(axis=1)
+                                                | (seen.sharpness[others] > seen.sharpness[i]))
+    inside = np.where(mine_inside | theirs_inside, np.maximum(share_mine, share_theirs), 0.0)
+    return (np.where(iou >= MATCH_IOU, iou, inside), mine_inside & ~_fits(seen.boxes[others], seen.frames[i]),
+            theirs_inside & ~_fits(seen.boxes[i], seen.frames[others]))
+
+
+def _weighted_box(seen: _Seen, members: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Each side the score-weighted mean over the members `use` (M, 4) allows; else the outermost."""
+    union = np.concatenate([seen.boxes[members, :2].min(axis=0), seen.boxes[members, 2:].max(axis=0)])
+    weights = seen.scores[members, None] * use
+    with np.errstate(divide="ignore", invalid="ignore"):
+        box = np.where(use.any(axis=0), (weights * seen.boxes[members]).sum(axis=0) / weights.sum(axis=0), union)
+    return box if box[2] > box[0] and box[3] > box[1] else union  # sides of members that barely agree
+
+
+def _group_box(seen: _Seen, members: np.ndarray) -> np.ndarray:
+    """The bottle's box from the members whose window held all of it, leaving out parts: what a slice
+    makes of a part of a bottle (a label, a shoulder) is no edge of the bottle. Where no window held
+    it all, each side comes from the members that saw that side whole."""
+    box = _weighted_box(seen, members, ~seen.cut[members])
+    held = _fits(box, seen.frames[members]) & ~seen.cut[members].any(axis=1)
+    return _weighted_box(seen, members, np.repeat(held[:, None], 4, axis=1)) if held.any() else box
+
+
+def one_per_duplicate(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Indices of the boxes kept when, of boxes overlapping by IoU >= MATCH_IOU, only the best is (NMS)."""
+    keep: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        inter = _area(_intersect(boxes[i], boxes[keep]))
+        if not keep or (inter / (_area(boxes[i]) + _area(boxes[keep]) - inter)).max() < MATCH_IOU:
+            keep.append(int(i))
+    return np.array(sorted(keep), dtype=np.int64)
+
+
+def merge(found: Sequence[WindowBoxes], height: int, width: int) -> list[tuple[tuple[float, ...], float]]:
+    """One (box, score) per bottle out of every view's boxes, best first.
+
+    With one view (no slicing) every box comes out as it went in. With several, each view first
+    keeps one of the boxes it found overlapping (`one_per_duplicate`): a detector looking at a slice
+    sees bottles at scales it rarely saw whole, and its duplicates there would each come out. Then,
+    greedy by score, each box joins the group of boxes it agrees with best (`agreement`), but not a
+    group already holding a box of its own view unless it is a part: two bottles one view told apart
+    stay apart, even under one loose low-resolution box. Else it starts a group. A group scores its
+    best box that is no part.
+    """
+    if len(found) > 1:
+        found = [WindowBoxes(f.view, f.boxes[kept], f.scores[kept])
+                 for f in found for kept in [one_per_duplicate(f.boxes.reshape(-1, 4), f.scores.reshape(-1))]]
+    if not found:
+        return []
+    seen = _seen(found, height, width)
+    group_of = np.full(len(seen.scores), -1)
+    is_part = np.zeros(len(seen.scores), dtype=bool)
+    holds = np.zeros((len(seen.scores), len(found)), dtype=bool)  # group -> views it has a box from
+    groups = 0
+    for i in np.argsort(-seen.scores, kind="stable"):
+        placed = np.flatnonzero(group_of >= 0)
+        fit, mine_part, theirs_part = agreement(seen, i, placed)
+        fit[holds[group_of[placed], seen.view_of[i]] & ~mine_part] = 0.0
+        if fit.size and fit.max() > 0:
+            best = int(np.argmax(fit))
+            group = group_of[placed[best]]
+            is_part[i] |= mine_part[best]
+            is_part[placed[best]] |= theirs_part[best]
+        else:
+            group, groups = groups, groups + 1
+        group_of[i] = group
+        holds[group, seen.view_of[i]] = True
+
+    merged = []
+    for group in range(groups):
+        members = np.flatnonzero(group_of == group)
+        whole = members[~is_part[members]]
+        members = whole if len(whole) else members
+        merged.append((tuple(float(v) for v in _group_box(seen, members)), float(seen.scores[members].max())))
+    merged.sort(key=lambda item: -item[1])
+    return merged
