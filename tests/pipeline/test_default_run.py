@@ -27,4 +27,9 @@ def test_no_flags_scans_the_samples_into_out(tmp_path):
     assert len(rows) == len(truth)
     result = score(truth, rows)
     assert result["images"] == len(truth)
-    assert result["detection_recall"] > 0.7 and result["target_recall"] > 0.5
+    # the default detector is COCO's, which finds about 0.69 of these synthetic bottles (README, "The
+    # default models"); the synthetic detector finds about 0.9, but knows no real photo
+    assert result["detection_precision"] > 0.85 and result["detection_recall"] > 0.6
+    assert result["target_recall"] > 0.5
+    assert "detector coco, classifier demo, segmenter synthetic" in done.stdout
+    assert "the demo classifier knows only the synthetic demo brand" in done.stdout
