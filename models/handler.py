@@ -73,9 +73,9 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
       slot: "detector", "classifier" or "segmenter".
       uri: where the model lives; see models.slots.load_model.
       overrides: metadata that wins over the model's own shelfscan.json (threshold, class_filter...).
-      batch_size: inputs per model call, and the most tasks RunInference batches together; a task with
-        several inputs (ManyInputsTask) adds them all, so a batch of tasks fills whole model calls.
-        1 for models taking any input size.
+      batch_size: inputs per model call, and the tasks RunInference batches together (full batches from
+        the first; only a bundle's last is short); a task with several inputs (ManyInputsTask) adds them
+        all, so a batch of tasks fills whole model calls. 1 for models taking any input size.
       large_model: load one copy per machine, shared across SDK processes (one GPU, many processes).
       model_copies: exact number of shared copies per machine (implies sharing across processes).
       version: the content version the launcher read (ModelMeta.version); a worker that finds other
@@ -93,7 +93,9 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         version: str | None = None,
     ):
         super().__init__(
-            min_batch_size=1,
+            # Full batches: BatchElements would otherwise start at 1 and grow by timing, so a bundle's
+            # first batches run the model at a fraction of its throughput. A bundle's last batch may be short.
+            min_batch_size=batch_size,
             max_batch_size=batch_size,
             large_model=large_model,
             model_copies=model_copies,

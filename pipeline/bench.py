@@ -1,88 +1,137 @@
-"""Benchmark: the Beam scan's img/s next to the same models in a plain Python loop, same run.
+"""Benchmark: where a scan's time goes, and the Beam scan beside a bare chain of the same functions and models.
 
-    python -m pipeline.bench --images 'DIR/images/*.jpg' [--repeat 1] [Beam/scan options]
+    python -m pipeline.bench --synth phone:16     # 16 scenes of 4032x3024 (12 MP phone photos)
+    python -m pipeline.bench --synth small:60     # 60 scenes sized as the bundled samples (median 0.5 MP)
+    python -m pipeline.bench --images DIR         # any folder or glob, local or gs://
+    [--repeat 2] [--work DIR] [scan options, e.g. --detector_batch_size 8]
 
-Prints one JSON object: bare_img_per_s, scan_img_per_s, ratio (scan / bare), and the counts of both,
-which must agree.
+Synthetic scenes (seed --seed) are generated once and kept under --work. Each side runs in a fresh
+process of its own, the same way: imports, then the launcher's model check (every model loaded once to
+read its metadata, as pipeline.run does before its job), then the timed part: loading the models again
+(RunInference in the scan, the same SlotModelHandler in the bare chain), reading, decoding and scanning
+every image, writing the summaries to Parquet. Nothing else warms either side up. With --repeat the sides
+alternate which goes first, and each side's fastest run (the least disturbed by other work) is reported. Prints one JSON object, then a table: img/s of both, seconds per image in
+each stage, Beam's overhead, the pure model-call time, peak memory and bottles per image.
 """
 from __future__ import annotations
 
 import argparse
-import glob
 import json
+import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from pipeline.bench_memory import run_child
+from pipeline.bench_report import summarize, table
+from pipeline.options import DefaultsHelpFormatter
 
-from models.handler import run_tasks
-from pipeline.options import ScanOptions
-from pipeline.run import model_settings, run
-from transforms.classify import classifier_input
-from transforms.crops import crop_pixels
-from transforms.decode import decode_image
-from transforms.detect import detector_input, to_detections
-from transforms.segment import segmenter_input
-from transforms.slicing import slice_size_for
-from transforms.classify import ClassifiedCrop
-from transforms.crops import Crop
-from transforms.records import CropKey
+CODE = Path(__file__).resolve().parent.parent
+SYNTH = {"phone": (4032, 3024), "small": None}  # kind -> fixed size, or None: sizes as the samples
 
 
-def bare_loop(uris: list[str], scan: ScanOptions) -> dict:
-    """Decode, detect, crop, classify and segment with the scan's own functions, no Beam."""
-    from models import slots
+def synth_images(work: Path, spec: str, seed: int) -> str:
+    """Generate (once) the scenes `spec` (KIND:COUNT) names; their glob."""
+    from models.synth.generator import generate
+    from models.synth.truth import read_truth
 
-    det_s, cls_s, seg_s = model_settings(scan)
-    start = time.monotonic()  # both sides pay for loading the models once
-    det = slots.load_model("detector", det_s.uri, **det_s.overrides)
-    cls = slots.load_model("classifier", cls_s.uri, **cls_s.overrides)
-    seg = slots.load_model("segmenter", seg_s.uri, **seg_s.overrides)
-    images = []
-    for uri in uris:
-        with FileSystems.open(uri) as f:
-            images.append(decode_image(uri, f.read(), scan.max_image_pixels))
-    slice_size = slice_size_for(scan.slice_size, det.meta.extra)
-    tasks = [detector_input(im, det.meta.input_size, det.meta.resize, slice_size, scan.slice_overlap)
-             for im in images]
-    det_batch = det_s.batch_size if det.meta.input_size else 1
-    crops = []
-    for task, out in zip(tasks, run_tasks(det, tasks, det_batch)):
-        dets = to_detections(task, out, det.meta.threshold, det.meta.class_filter)
-        crops += [Crop(CropKey(task.image.uri, i), d.box, d.score, crop_pixels(task.image, d.box))
-                  for i, d in enumerate(dets)]
-    cls_tasks = [classifier_input(c, cls.meta.input_size, cls.meta.resize) for c in crops]
-    scores = [float(o["scores"]) for o in run_tasks(cls, cls_tasks, cls_s.batch_size)]
-    targets = [ClassifiedCrop(c, s) for c, s in zip(crops, scores) if s >= cls.meta.threshold]
-    seg_tasks = [segmenter_input(t, seg.meta.input_size, seg.meta.resize) for t in targets]
-    run_tasks(seg, seg_tasks, seg_s.batch_size)
-    wall = time.monotonic() - start
-    return {"images": len(images), "bottles": len(crops), "targets": len(targets), "wall_s": wall}
+    kind, _, count = spec.partition(":")
+    if kind not in SYNTH or not count.isdigit():
+        raise SystemExit(f"--synth {spec!r}: expected KIND:COUNT with KIND one of {sorted(SYNTH)}, e.g. phone:16")
+    folder = work / "synth" / f"{kind}-{count}-seed{seed}"
+    if not (folder / "truth.jsonl").is_file() or len(read_truth(folder)) != int(count):
+        print(f"generating {count} {kind} scenes (seed {seed}) in {folder} ...", file=sys.stderr, flush=True)
+        generate(folder, int(count), seed, size=SYNTH[kind])
+    return str(folder / "images" / "*.jpg")
+
+
+def image_glob(images: str) -> str:
+    """A folder means every file in it; anything else is a glob (local or gs://)."""
+    return os.path.join(images, "*") if "://" not in images and os.path.isdir(images) else images
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds every process on this machine has used since boot (Linux /proc/stat), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user .. steal; guest time is in user
+
+
+def run_side(side: str, pattern: str, scan_args: list[str], out: Path) -> dict:
+    """One side in a child process; its JSON line, with peak memory, the whole command's wall time and
+    the share of the machine's CPU that other processes took meanwhile (None where it cannot be read)."""
+    args = [sys.executable, "-m", "pipeline.bench", "--side", side, "--images", pattern, *scan_args,
+            "--output", str(out), "--scan_id", f"bench-{side}"]
+    busy_before = machine_busy_s()
+    done = run_child(args, CODE)
+    busy_after = machine_busy_s()
+    if done.status != 0:
+        raise SystemExit(f"the {side} side exited {done.status}:\n{done.stderr_tail}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    others = None
+    if busy_before is not None and busy_after is not None:
+        others = max(0.0, busy_after - busy_before - done.cpu_s) / (done.wall_s * (os.cpu_count() or 1))
+    return {**measured, "peak_rss_mb": round(done.peak_rss_mb), "command_s": round(done.wall_s, 2),
+            "others_cpu_share": None if others is None else round(others, 3)}
+
+
+def read_once(pattern: str) -> int:
+    """Read every input once, so neither side is the first to pull the files into the page cache."""
+    from transforms.read import match_entries
+
+    entries = match_entries(pattern)
+    for entry in entries:
+        with open(entry.path, "rb") if "://" not in entry.path else _remote(entry.path) as f:
+            while f.read(1 << 20):
+                pass
+    return len(entries)
+
+
+def _remote(path: str):
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.open(path, compression_type="uncompressed")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--images", required=True, help="Local glob of images to scan.")
-    args, rest = parser.parse_known_args(argv)
-    uris = sorted(glob.glob(args.images))
-    if not uris:
-        raise SystemExit(f"--images {args.images!r} matches no file")
-    scan = PipelineOptions(rest).view_as(ScanOptions)
-    bare = bare_loop(uris, scan)
-    report = run([*rest, "--input", args.images, "--no_progress"])
-    scan_rate = report.images / report.pipeline_s  # the Beam job alone, as before the launcher's model check
-    result = {
-        "images": len(uris),
-        "bare_img_per_s": round(bare["images"] / bare["wall_s"], 3),
-        "scan_img_per_s": round(scan_rate, 3),
-        "ratio": round(scan_rate / (bare["images"] / bare["wall_s"]), 3),
-        "bare": bare,
-        "scan": {"images": report.images, "bottles": report.bottles, "targets": report.targets,
-                 "wall_s": round(report.pipeline_s, 2)},
-    }
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0],
+                                     epilog="Any other option is a scan option (python -m pipeline.run --help) "
+                                            "and applies to both sides.",
+                                     formatter_class=DefaultsHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="A folder or glob of images (local or gs://).")
+    source.add_argument("--synth", help="KIND:COUNT synthetic scenes: phone (4032x3024) or small (as the samples).")
+    parser.add_argument("--seed", type=int, default=4242, help="Seed of the synthetic scenes (never trained on).")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Runs of each side; the figures are each side's fastest run, every run's img/s is listed.")
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "shelfscan-bench"),
+                        help="Where synthetic scenes (kept between runs) and outputs go.")
+    parser.add_argument("--side", choices=("bare", "scan"), help=argparse.SUPPRESS)  # a child's one side
+    args, scan_args = parser.parse_known_args(argv)
+    if args.side:
+        from pipeline.bench_side import measure_side
+
+        print(json.dumps(measure_side(args.side, args.images, scan_args)))
+        return
+    work = Path(args.work)
+    pattern = synth_images(work, args.synth, args.seed) if args.synth else image_glob(args.images)
+    count = read_once(pattern)
+    if not count:
+        raise SystemExit(f"{pattern} matches no file")
+    runs = []
+    for i in range(args.repeat):
+        for side in ("bare", "scan") if i % 2 == 0 else ("scan", "bare"):
+            print(f"run {i + 1}/{args.repeat}: {side} ...", file=sys.stderr, flush=True)
+            runs.append({**run_side(side, pattern, scan_args, work / "out"), "repeat": i})
+    result = summarize(pattern, runs, {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)})
     print(json.dumps(result, indent=2))
+    print()
+    print(table(result))
     sys.stdout.flush()
 
 

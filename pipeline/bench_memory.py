@@ -11,6 +11,7 @@ Prints one JSON line per case.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -42,19 +43,41 @@ def make_images(folder: Path, kind: str, count: int) -> Path:
     return target
 
 
+@dataclasses.dataclass(frozen=True)
+class ChildRun:
+    """A finished child process: its stdout, the tail of its stderr, peak RSS, wall time, exit status,
+    and the CPU seconds it used (user + system, its own children included)."""
+
+    stdout: str
+    stderr_tail: str
+    peak_rss_mb: float
+    wall_s: float
+    status: int
+    cpu_s: float = 0.0
+
+
+def run_child(args: list[str], code: Path, env: dict[str, str] | None = None) -> ChildRun:
+    """Run `args` in `code` with only it on PYTHONPATH and TF quiet; outputs go through temp files, so a
+    chatty child never blocks on a full pipe while we wait for its resource usage."""
+    env = {**os.environ, "PYTHONPATH": str(code), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        child = subprocess.Popen(args, cwd=code, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.monotonic() - started
+        out.seek(0), err.seek(0)
+        return ChildRun(out.read().decode(errors="replace"), err.read().decode(errors="replace")[-2000:],
+                        usage.ru_maxrss / 1024, wall, os.waitstatus_to_exitcode(status),  # ru_maxrss: KiB
+                        usage.ru_utime + usage.ru_stime)
+
+
 def peak_rss_mb(code: Path, images: Path, out: Path) -> tuple[float, float, int]:
     """Run the scan in a child process; (its peak RSS in MB, wall seconds, exit status)."""
-    args = [sys.executable, "-m", "pipeline.run", "--input", str(images / "*.jpg"), "--output", str(out),
-            "--scan_id", "bench", "--no_progress"]
-    env = {**os.environ, "PYTHONPATH": str(code), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    started = time.monotonic()
-    child = subprocess.Popen(args, cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    tail = child.stderr.read().decode(errors="replace")[-500:]
-    if child.returncode != 0:
-        print(f"scan exited {child.returncode}: {tail}", file=sys.stderr)
-    return usage.ru_maxrss / 1024, time.monotonic() - started, child.returncode  # ru_maxrss: KiB on Linux
+    done = run_child([sys.executable, "-m", "pipeline.run", "--input", str(images / "*.jpg"), "--output",
+                      str(out), "--scan_id", "bench", "--no_progress"], code)
+    if done.status != 0:
+        print(f"scan exited {done.status}: {done.stderr_tail[-500:]}", file=sys.stderr)
+    return done.peak_rss_mb, done.wall_s, done.status
 
 
 def main(argv: list[str] | None = None) -> None:

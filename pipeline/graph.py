@@ -10,7 +10,7 @@ from models.handler import SlotModelHandler
 from transforms.classify import Classify, other_bottle
 from transforms.crops import IMAGES, FanOutCrops
 from transforms.crops_output import WriteCrops
-from transforms.decode import DecodeImages
+from transforms.decode import DecodeImages, PixelNeed
 from transforms.detect import Detect
 from transforms.incremental import ScannedUris
 from transforms.progress import CountRows
@@ -54,6 +54,17 @@ class ScanConfig:
     crops_output: str | None = None
     modified_after: float | None = None  # epoch seconds
     skip_scanned_in: str | None = None  # an output whose summarized images are left out
+    decode_bottle_share: float = 0.125  # see PixelNeed.bottle_share; 0 decodes every pixel
+    decode_threads: int | None = None  # per DoFn instance; None: half the worker's CPUs
+
+    def pixel_need(self) -> PixelNeed:
+        """The pixels decode keeps: the detector's input over each slice (or the whole image), and every
+        bottle of at least decode_bottle_share of the long side at the crop models' input size. A
+        detector taking any size sees its slices at their own pixels, so slicing one keeps them all."""
+        crop_sides = (self.classifier.meta.input_size, self.segmenter.meta.input_size)
+        span = self.slice_size or None
+        return PixelNeed(self.detector.meta.input_size or span, None if None in crop_sides else max(crop_sides),
+                         self.decode_bottle_share, detector_span=span)
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
@@ -76,7 +87,8 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     # bytes here would hold every file in memory at once on DirectRunner.
     read = p | "Read" >> ReadImages(list(cfg.patterns), cfg.input_list, cfg.modified_after, scanned,
                                     cfg.max_image_bytes)
-    decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels)
+    decoded = read["images"] | "Decode" >> DecodeImages(cfg.max_image_pixels, cfg.pixel_need(),
+                                                        cfg.decode_threads)
     detected = decoded["images"] | "Detect" >> Detect(
         det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter,
         det.meta.resize, cfg.slice_size, cfg.slice_overlap)

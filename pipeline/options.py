@@ -84,6 +84,17 @@ class ScanOptions(PipelineOptions):
                             help="Images larger than this are failures (decompression-bomb guard).")
         parser.add_argument("--max_image_bytes", type=int, default=200_000_000,
                             help="Files larger than this (bytes) are failures, never read whole.")
+        parser.add_argument(
+            "--decode_bottle_share", type=float, default=0.125,
+            help="Decode each photo at the fewest pixels that still give the detector its input size and "
+                 "a bottle this share of the photo's long side the classifier's and segmenter's input size "
+                 "(JPEG: libjpeg's DCT scaling to 1/2, 1/4, 1/8; other formats: averaged down after "
+                 "decoding). Boxes and areas stay in original pixels. 0 decodes every pixel.")
+        parser.add_argument(
+            "--decode_threads", type=int, default=None,
+            help="Threads decoding the next photos while the models work on earlier ones, per worker thread. "
+                 "Default: half the worker's CPUs, at least 1 (2-core machine: 1; 4-vCPU GPU worker: 2). "
+                 "0 decodes in the worker thread itself.")
         parser.add_argument("--max_failure_rate", type=float, default=None,
                             help="Exit non-zero when more than this share of inputs (0-1) failed. "
                                  "Default: only when every input failed.")

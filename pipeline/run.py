@@ -57,7 +57,8 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         detector=detector, classifier=classifier, segmenter=segmenter,
         slice_size=slice_size_for(scan.slice_size, detector.meta.extra), slice_overlap=scan.slice_overlap,
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
-        max_image_bytes=scan.max_image_bytes,
+        max_image_bytes=scan.max_image_bytes, decode_bottle_share=scan.decode_bottle_share,
+        decode_threads=scan.decode_threads,
         large_model=scan.large_model, model_copies=scan.model_copies,
         crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
         skip_scanned_in=scan.output if scan.skip_scanned else None)

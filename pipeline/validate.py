@@ -62,6 +62,8 @@ def check_ranges(scan: ScanOptions) -> None:
     _between("max_failure_rate", scan.max_failure_rate, 0, 1, "give a share such as 0.05 for 5 %")
     _between("area_ratio_tolerance", scan.area_ratio_tolerance, 1, 1000,
              "it is a factor either way, e.g. 1.5")
+    _between("decode_bottle_share", scan.decode_bottle_share, 0, 1,
+             "a share of the photo's long side such as 0.125, or 0 to decode every pixel")
     for slot in ("detector", "classifier", "segmenter"):
         batch = getattr(scan, f"{slot}_batch_size")
         _at_least(f"{slot}_batch_size", batch, 1, "use 1 for models that take one input at a time")
@@ -69,6 +71,7 @@ def check_ranges(scan: ScanOptions) -> None:
             raise OptionError(f"--{slot}_batch_size {batch}: at most 4096; a batch that large does not "
                               "fit in memory, use e.g. 32")
     _at_least("model_copies", scan.model_copies, 1, "leave it out for one copy per process")
+    _at_least("decode_threads", scan.decode_threads, 0, "0 decodes without threads; leave it out for the default")
     check_slicing(scan.slice_size, scan.slice_overlap)
     _at_least("max_image_pixels", scan.max_image_pixels, 1, "the default is 50000000")
     _at_least("max_image_bytes", scan.max_image_bytes, 1, "the default is 200000000")

@@ -8,9 +8,10 @@ import numpy as np
 DEFAULT_FILL = 0.75  # share of an upright bottle's box its silhouette covers, when no model says
 
 
-def mask_area_px(mask: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[int, int],
+def mask_area_px(mask: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[float, float],
                  threshold: float = 0.5) -> float:
-    """Segmented pixels inside the letterboxed content, scaled back to original crop pixels."""
+    """Segmented pixels inside the letterboxed content, scaled to crop_hw: the crop's extent in original
+    pixels."""
     h, w = content_hw
     count = float(np.count_nonzero(np.asarray(mask)[:h, :w] >= threshold))
     return count * (crop_hw[0] / h) * (crop_hw[1] / w)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import apache_beam as beam
 import numpy as np
 
 from transforms.detect import DetectedImage
-from transforms.records import Box, CropKey, DecodedImage
+from transforms.records import Box, CropKey, DecodedImage, Detection
 
 IMAGES = "images"
 EPSILON = 1e-4
@@ -27,12 +27,18 @@ class ImageInfo:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Crop:
-    """One detected bottle's pixels, cut from the original image."""
+    """One detected bottle's pixels, cut from the decoded image."""
 
     key: CropKey
-    box: Box
+    box: Box  # original pixels
     detection_score: float
-    pixels: np.ndarray  # h x w x 3 uint8, the box's pixels
+    pixels: np.ndarray  # h x w x 3 uint8, the box's pixels as decoded
+    scale: tuple[float, float] = (1.0, 1.0)  # decoded pixels per original pixel (x, y), as DecodedImage's
+
+    @property
+    def original_hw(self) -> tuple[float, float]:
+        """The (height, width) in original pixels that the crop's pixels cover."""
+        return self.pixels.shape[0] / self.scale[1], self.pixels.shape[1] / self.scale[0]
 
 
 def crop_bounds(box: Box, height: int, width: int) -> tuple[int, int, int, int]:
@@ -54,8 +60,17 @@ def cut(pixels: np.ndarray, box: Box) -> np.ndarray:
 
 
 def crop_pixels(image: DecodedImage, box: Box) -> np.ndarray:
-    """The pixels covered by `box`, at least one pixel in each direction."""
-    return cut(image.pixels, box)
+    """The decoded pixels covered by `box` (original pixels), at least one pixel in each direction."""
+    x0, y0, x1, y1 = box
+    sx, sy = image.scale_x, image.scale_y
+    return cut(image.pixels, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
+
+
+def image_crops(image: DecodedImage, detections: Sequence[Detection]) -> list[Crop]:
+    """One Crop per detection, keyed (uri, i) in detection order."""
+    scale = (image.scale_x, image.scale_y)
+    return [Crop(CropKey(image.uri, i), det.box, det.score, crop_pixels(image, det.box), scale)
+            for i, det in enumerate(detections)]
 
 
 def fan_out(detected: DetectedImage) -> Iterable:
@@ -63,8 +78,7 @@ def fan_out(detected: DetectedImage) -> Iterable:
     image = detected.image
     yield beam.pvalue.TaggedOutput(
         IMAGES, (image.uri, ImageInfo(image.uri, image.width, image.height, len(detected.detections))))
-    for i, det in enumerate(detected.detections):
-        yield Crop(CropKey(image.uri, i), det.box, det.score, crop_pixels(image, det.box))
+    yield from image_crops(image, detected.detections)
 
 
 class FanOutCrops(beam.PTransform):

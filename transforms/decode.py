@@ -1,17 +1,23 @@
-"""Decode image bytes into upright RGB pixels; every way an image can be bad becomes a named failure."""
+"""Decode image bytes into upright RGB pixels, only as many as the models use; every way an image can be
+bad becomes a named failure."""
 from __future__ import annotations
 
+import dataclasses
 import io
-import struct
-import warnings
 import logging
+import struct
+import time
+import warnings
+from functools import partial
 from typing import Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.utils.windowed_value import WindowedValue
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transforms.failures import describe
+from transforms.lookahead import Lookahead, auto_threads
 from transforms.records import DecodedImage, Failure
 
 _LOG = logging.getLogger(__name__)
@@ -21,6 +27,38 @@ FAILURES = "failures"
 # struct.error, ...). Only calls into Pillow are guarded with this, so our own mistakes still fail loudly.
 DECODER_ERRORS = (Exception,)
 ALPHA_BACKGROUND = (255, 255, 255)  # transparent product shots read as on white paper, not on black
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelNeed:
+    """How many pixels the models use, so decoding can leave the rest out (JPEG DCT scaling, Image.reduce).
+
+    detector_side: the detector's square input; None: it takes any size and gets what the crops need.
+    crop_side: the largest crop model input (classifier, segmenter); None: a crop model takes any size,
+      so every pixel is decoded.
+    bottle_share: the smallest bottle, as a share of the photo's long side, whose crop must still hold
+      crop_side pixels along its long side; 0 decodes every pixel.
+    detector_span: original pixels one detector input covers: None for the whole image; sliced
+      detection covers a slice (its side in original pixels) with each input.
+    """
+
+    detector_side: int | None
+    crop_side: int | None
+    bottle_share: float
+    detector_span: int | None = None
+
+    def reduction(self, width: int, height: int) -> float:
+        """How many original pixels one decoded pixel may stand for, each way (1: decode them all)."""
+        long_side = max(width, height)
+        if self.bottle_share <= 0 or not self.crop_side:
+            return 1.0
+        limit = self.bottle_share * long_side / self.crop_side
+        if self.detector_side:
+            limit = min(limit, min(self.detector_span or long_side, long_side) / self.detector_side)
+        return max(1.0, limit)
+
+
+DCT_SCALES = (8, 4, 2)  # what libjpeg can decode to directly: 1/8, 1/4, 1/2 of each side
 
 
 class DecodeError(ValueError):
@@ -99,14 +137,34 @@ def _load(uri: str, data: bytes, image: Image.Image) -> None:
         raise _broken(uri, data, describe(e)) from None
 
 
-def _upright(uri: str, image: Image.Image, warn: Callable[[str], None]) -> Image.Image:
-    """Apply the EXIF orientation, so width and height are as a person sees the photo. EXIF that cannot
-    be applied (a mistyped tag: AttributeError, struct.error) keeps the stored orientation, with a warning."""
+def _draft(image: Image.Image, reduction: float) -> None:
+    """Have libjpeg decode a JPEG at the smallest DCT scale (1/2, 1/4, 1/8) within `reduction`; other
+    formats ignore it. Pillow picks the scale from a requested size: floor(side / s) asks for exactly s."""
+    scale = next((s for s in DCT_SCALES if s <= reduction), 1)
+    if scale > 1 and image.format in ("JPEG", "MPO"):
+        image.draft(None, (max(1, image.width // scale), max(1, image.height // scale)))
+
+
+def _reduce(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Average factor x factor blocks (Image.reduce): what a decoder without DCT scaling leaves to do."""
+    if factor < 2:
+        return pixels
+    return np.ascontiguousarray(np.asarray(Image.fromarray(pixels).reduce(factor)))
+
+
+_SWAPS_SIDES = (5, 6, 7, 8)  # EXIF orientations that turn the photo by 90 degrees
+
+
+def _upright(uri: str, image: Image.Image, warn: Callable[[str], None]) -> tuple[Image.Image, bool]:
+    """Apply the EXIF orientation, so width and height are as a person sees the photo; (image, whether
+    width and height swapped). EXIF that cannot be applied (a mistyped tag: AttributeError, struct.error)
+    keeps the stored orientation, with a warning."""
     try:
-        return ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(image)
+        return upright, image.getexif().get(0x0112) in _SWAPS_SIDES
     except DECODER_ERRORS as e:
         warn(f"{uri}: EXIF orientation not applied ({describe(e)}); kept as stored")
-        return image
+        return image, False
 
 
 def _grey8(image: Image.Image) -> np.ndarray:
@@ -151,47 +209,105 @@ def _ignore(message: str) -> None:
     pass
 
 
-def decode_image(uri: str, data: bytes, max_pixels: int, warn: Callable[[str], None] = _ignore) -> DecodedImage:
+def decode_image(uri: str, data: bytes, max_pixels: int, warn: Callable[[str], None] = _ignore,
+                 need: PixelNeed | None = None) -> DecodedImage:
     """Bytes -> upright RGB uint8 pixels; the first frame of animations. Raises DecodeError; `warn` hears
-    what was decoded all the same (EXIF that could not be applied)."""
+    what was decoded all the same (EXIF that could not be applied).
+
+    need: decode only the pixels the models use (None: all); the result keeps the original width and
+    height, so boxes and areas stay in original pixels.
+    """
     image = _open(uri, data, max_pixels)  # open leaves animations on frame 0; never count frames
+    stored = image.size
+    reduction = need.reduction(*stored) if need else 1.0
+    _draft(image, reduction)
     _load(uri, data, image)
+    upright, swapped = _upright(uri, image, warn)
     try:
-        return DecodedImage(uri, _to_rgb(_upright(uri, image, warn)))
+        pixels = _to_rgb(upright)
     except DecodeError as e:
         raise DecodeError(e.error_type, f"{uri}: {e}") from None
+    pixels = _reduce(pixels, int(reduction * image.width / stored[0]))  # what DCT scaling left to do
+    original = stored[::-1] if swapped else stored
+    return DecodedImage(uri, pixels, original if pixels.shape[1::-1] != original else None)
+
+
+Decoded = tuple[DecodedImage | Failure, float, list[str]]  # outcome, seconds it took, EXIF warnings
+
+
+def decode_outcome(element: tuple[str, bytes], max_pixels: int, need: PixelNeed | None) -> Decoded:
+    """Decode one (uri, bytes); a bad image becomes its Failure. Runs in any thread: touches no metric."""
+    uri, data = element
+    heard: list[str] = []
+    start = time.perf_counter()
+    try:
+        outcome = decode_image(uri, data, max_pixels, heard.append, need)
+    except DecodeError as e:
+        outcome = Failure(uri, "decode", e.error_type, str(e))
+    return outcome, time.perf_counter() - start, heard
 
 
 class _Decode(beam.DoFn):
-    def __init__(self, max_pixels: int):
+    """Decodes in `threads` worker threads, a few images ahead, while the stages fused after it run the
+    models on the images before; outputs keep their input's order, timestamp and window. Metrics are
+    counted here, in the bundle's thread: Beam drops those updated in other threads."""
+
+    def __init__(self, max_pixels: int, need: PixelNeed | None, threads: int | None):
         self._max_pixels = max_pixels
+        self._need = need
+        self._threads = threads
         self._decoded = beam.metrics.Metrics.counter("shelfscan", "images_decoded")
         self._failed = beam.metrics.Metrics.counter("shelfscan", "decode_failures")
         self._exif = beam.metrics.Metrics.counter("shelfscan", "exif_not_applied")
+        self._micros = beam.metrics.Metrics.distribution("shelfscan", "decode_micros")  # pipeline.bench reads it
 
-    def _warn(self, message: str) -> None:
-        self._exif.inc()
-        _LOG.warning("%s", message)
+    def setup(self) -> None:
+        self._ahead = Lookahead(partial(decode_outcome, max_pixels=self._max_pixels, need=self._need),
+                                auto_threads(self._threads))
 
-    def process(self, element: tuple[str, bytes]) -> Iterable:
-        uri, data = element
-        try:
-            image = decode_image(uri, data, self._max_pixels, self._warn)
-        except DecodeError as e:
+    def process(self, element: tuple[str, bytes], timestamp=beam.DoFn.TimestampParam,
+                window=beam.DoFn.WindowParam) -> Iterable:
+        for where, decoded in self._ahead.put(element, (timestamp, window)):
+            yield self._output(decoded, *where)
+
+    def finish_bundle(self) -> Iterable:
+        for where, decoded in self._ahead.drain():
+            yield self._output(decoded, *where)
+
+    def teardown(self) -> None:
+        self._ahead.close()
+
+    def _output(self, decoded: Decoded, timestamp, window):
+        outcome, seconds, heard = decoded
+        for message in heard:
+            self._exif.inc()
+            _LOG.warning("%s", message)
+        value = WindowedValue(outcome, timestamp, (window,))
+        if isinstance(outcome, Failure):
             self._failed.inc()
-            yield beam.pvalue.TaggedOutput(FAILURES, Failure(uri, "decode", e.error_type, str(e)))
-            return
+            return beam.pvalue.TaggedOutput(FAILURES, value)
         self._decoded.inc()
-        yield image
+        self._micros.update(int(seconds * 1e6))
+        return value
 
 
 class DecodeImages(beam.PTransform):
-    """(uri, bytes) -> {"images": DecodedImage, "failures": Failure}; max_pixels guards against bombs."""
+    """(uri, bytes) -> {"images": DecodedImage, "failures": Failure}.
 
-    def __init__(self, max_pixels: int):
+    Args:
+      max_pixels: larger images are failures (decompression bombs).
+      need: how many pixels the models use (None: every pixel).
+      threads: decode threads per DoFn instance (None: half the worker's CPUs, at least one; 0: decode in
+        the bundle's own thread).
+    """
+
+    def __init__(self, max_pixels: int, need: PixelNeed | None = None, threads: int | None = None):
         super().__init__()
         self._max_pixels = max_pixels
+        self._need = need
+        self._threads = threads
 
     def expand(self, encoded):
-        out = encoded | "Decode" >> beam.ParDo(_Decode(self._max_pixels)).with_outputs(FAILURES, main="images")
+        decode = _Decode(self._max_pixels, self._need, self._threads)
+        out = encoded | "Decode" >> beam.ParDo(decode).with_outputs(FAILURES, main="images")
         return {"images": out.images, FAILURES: out[FAILURES]}

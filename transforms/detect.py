@@ -11,7 +11,7 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from transforms.failures import batch_failures
 from transforms.letterbox import fit
 from transforms.records import DecodedImage, Detection
-from transforms.slicing import View, WindowBoxes, merge, to_original, windows
+from transforms.slicing import View, Window, WindowBoxes, merge, to_original, windows
 
 FAILURES = "failures"
 
@@ -36,7 +36,7 @@ class DetectedImage:
 
 
 def fit_window(pixels: np.ndarray, input_size: int | None, resize: str) -> tuple[np.ndarray, float, float]:
-    """The model input for `pixels` and its input pixels per original pixel, across and down.
+    """The model input for `pixels` and its input pixels per pixel of `pixels`, across and down.
 
     Models taking any size get the pixels as they are; "stretch" scales x and y each to the input side.
     """
@@ -55,11 +55,17 @@ def detector_input(image: DecodedImage, input_size: int | None, resize: str = "l
     """The detector's inputs for `image`: the whole image, plus slices when it is larger than one."""
     views, inputs = [], []
     for window in windows(image.height, image.width, slice_size, slice_overlap):
-        pixels = image.pixels[window.y0:window.y1, window.x0:window.x1]
-        model_input, scale_x, scale_y = fit_window(pixels, input_size, resize)
-        views.append(View(window, scale_x, scale_y))
+        model_input, scale_x, scale_y = fit_window(window_pixels(image, window), input_size, resize)
+        views.append(View(window, scale_x * image.scale_x, scale_y * image.scale_y))  # per original pixel
         inputs.append(model_input)
     return DetectTask(image, tuple(views), tuple(inputs))
+
+
+def window_pixels(image: DecodedImage, window: Window) -> np.ndarray:
+    """The pixels as decoded (maybe fewer than the original's) that show `window` (original pixels)."""
+    x0, x1 = round(window.x0 * image.scale_x), round(window.x1 * image.scale_x)
+    y0, y1 = round(window.y0 * image.scale_y), round(window.y1 * image.scale_y)
+    return image.pixels[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
 
 
 def window_boxes(view: View, input_hw: tuple[int, int], outputs: Mapping[str, np.ndarray],

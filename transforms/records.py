@@ -27,18 +27,30 @@ class Failure:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """An RGB uint8 image after EXIF orientation; width/height are of this upright image."""
+    """An RGB uint8 image after EXIF orientation. Its pixels may be fewer than the original's (decoded
+    at the resolution the models use); width/height are always the original upright image's, and boxes
+    and areas are in its pixels."""
 
     uri: str
-    pixels: np.ndarray  # H x W x 3, uint8
+    pixels: np.ndarray  # h x w x 3 uint8
+    original_size: tuple[int, int] | None = None  # (width, height) when pixels are reduced; None: the same
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return int(self.original_size[1] if self.original_size else self.pixels.shape[0])
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        return int(self.original_size[0] if self.original_size else self.pixels.shape[1])
+
+    @property
+    def scale_x(self) -> float:
+        """Decoded pixels per original pixel, across (1.0 at full resolution)."""
+        return self.pixels.shape[1] / self.width
+
+    @property
+    def scale_y(self) -> float:
+        return self.pixels.shape[0] / self.height
 
 
 class Detection(NamedTuple):

@@ -33,7 +33,7 @@ def measure_target(task: SegmentTask, mask: np.ndarray, tolerance: float,
                    aspect_bins: Sequence[float] = (), fills: Sequence[float] = ()) -> BottleResult:
     """The target's BottleResult from its mask probabilities (input frame) and its box."""
     crop = task.classified.crop
-    mask_area = mask_area_px(mask, task.content_hw, crop.pixels.shape[:2])
+    mask_area = mask_area_px(mask, task.content_hw, crop.original_hw)
     expected = expected_area_px(crop.box, aspect_bins, fills)
     area, source = choose_area(mask_area, expected, tolerance)
     return BottleResult(

@@ -1,7 +1,8 @@
 """Synthetic retail-shelf photos with exact ground truth: boxes, visible areas, instance masks.
 
-    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX] [--coco]
+    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX | --size WxH] [--coco]
 
+`--size 4032x3024` makes every scene that size (a 12 MP phone photo); truth is in its pixels as always.
 The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
 The bottles (a target brand, its decoys, ordinary shelf neighbours) are in models/synth/bottles.py.
 Scene i of seed S is drawn from its own generator, seeded (S, i), so the same seed gives
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -80,10 +82,14 @@ def _pick_brand(rng: np.random.Generator) -> Brand:
     return BRANDS[int(rng.choice(len(BRANDS), p=weights / weights.sum()))]
 
 
-def scene(seed: int, index: int, max_side: int = 4000) -> tuple[Image.Image, np.ndarray, list[dict]]:
-    """Render scene `index` of `seed`: (RGB image, instance map, truth bottles)."""
+def scene(seed: int, index: int, max_side: int = 4000,
+          size: tuple[int, int] | None = None) -> tuple[Image.Image, np.ndarray, list[dict]]:
+    """Render scene `index` of `seed`: (RGB image, instance map, truth bottles); `size` (width, height)
+    fixes the image size, else it is drawn at most `max_side` on its long side."""
     rng = np.random.default_rng([seed, index])
-    width, height = _image_size(rng, max_side)
+    width, height = _image_size(rng, max_side)  # drawn even when fixed: the rest of the scene draws alike
+    if size is not None:
+        width, height = size
     image, shelf_tops = _background(width, height, rng)
     instances = np.zeros((height, width), np.uint8)
     wanted = 0 if rng.random() < 0.08 else int(rng.integers(1, 21))
@@ -210,14 +216,16 @@ def _dumps(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(", ", ": "))
 
 
-def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, max_side: int = 4000) -> Path:
-    """Write `count` scenes of `seed` (images/, masks/, truth.jsonl; crops too when asked)."""
+def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, max_side: int = 4000,
+             size: tuple[int, int] | None = None) -> Path:
+    """Write `count` scenes of `seed` (images/, masks/, truth.jsonl; crops too when asked), each
+    `size` (width, height) when given."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
     truth_lines, crop_lines = [], []
     for i in range(1, count + 1):
-        image, instances, bottles = scene(seed, i, max_side)
+        image, instances, bottles = scene(seed, i, max_side, size)
         quality = int(np.random.default_rng([seed, i, 1]).integers(60, 96))
         name = f"{i:06d}"
         image.save(out / "images" / f"{name}.jpg", "JPEG", quality=quality)
@@ -249,6 +257,20 @@ def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) 
     return lines
 
 
+MIN_SIDE = 240  # the shortest side _image_size draws: room for a shelf row with bottles on it
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """"4032x3024" -> (4032, 3024); anything else is an argparse error that says what is expected."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 4032x3024, got {text!r}")
+    width, height = int(match.group(1)), int(match.group(2))
+    if min(width, height) < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"{text}: both sides must be at least {MIN_SIDE} px to hold a shelf")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -256,12 +278,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--count", type=int, required=True, help="Number of scenes.")
     parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes.")
     parser.add_argument("--crops", action="store_true", help="Also write labeled crops and crops.jsonl.")
-    parser.add_argument("--max_side", type=int, default=4000, help="Cap on the long image side (px).")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--max_side", type=int, default=4000, help="Cap on the long image side (px).")
+    sizes.add_argument("--size", type=parse_size, default=None,
+                       help="Every scene exactly WIDTHxHEIGHT px, e.g. 4032x3024 (a 12 MP phone photo). "
+                            "Default: sizes drawn as for the bundled samples, up to --max_side.")
     parser.add_argument("--coco", action="store_true",
                         help="Also write the truth as COCO instances.json (RLE masks), as labeling tools export.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    generate(args.out, args.count, args.seed, args.crops, args.max_side)
+    generate(args.out, args.count, args.seed, args.crops, args.max_side, args.size)
     if args.coco:
         write_coco(args.out)
     print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)

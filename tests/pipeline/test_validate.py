@@ -43,6 +43,8 @@ def test_a_mistyped_flag_exits_2_naming_it_and_the_closest_one(tmp_path):
     (["--slice_overlap", "1"], "--slice_overlap 1.0: must be at least 0 and below 1"),
     (["--slice_overlap", "-0.1"], "--slice_overlap -0.1: must be at least 0 and below 1"),
     (["--max_failure_rate", "1.5"], "--max_failure_rate 1.5: must be between 0 and 1"),
+    (["--decode_bottle_share", "-0.1"], "--decode_bottle_share -0.1: must be between 0 and 1"),
+    (["--decode_threads", "-1"], "--decode_threads -1: must be at least 0"),
     (["--scan_id", "a" * 300], "not a safe name"),
     (["--scan_id", "*"], "not a safe name"),
     (["--detector_class_filter", "bottle"], "not comma-separated integers"),

@@ -204,3 +204,26 @@ def test_sixteen_bit_decodes_without_a_float64_copy():
         tracemalloc.stop()
     assert image.pixels[0, 0].tolist() == [0, 0, 0] and image.pixels[0, -1].tolist() == [255, 255, 255]
     assert peak < 5 * side * side, f"peak {peak / 1e6:.0f} MB; a float64 copy alone is {8 * side * side / 1e6:.0f} MB"
+
+
+def test_decoding_in_threads_keeps_every_count(corpus):
+    """Beam drops metrics updated outside the bundle's thread: the counts must come out all the same."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    folder, expected = corpus
+    inputs = [(name, (folder / name).read_bytes()) for name in sorted(expected)]
+    counts = {}
+    for threads in (0, 3):
+        p = TestPipeline()
+        out = p | beam.Create(inputs) | DecodeImages(MAX_PIXELS, threads=threads)
+        assert_that(out["images"] | beam.Map(lambda im: im.uri),
+                    equal_to(sorted(n for n, e in expected.items() if e is None)))
+        result = p.run()
+        result.wait_until_finish()
+        found = result.metrics().query(MetricsFilter().with_namespace("shelfscan"))
+        counts[threads] = {c.key.metric.name: c.committed or c.attempted for c in found["counters"]}
+        counts[threads]["decode_micros"] = sum((d.committed or d.attempted).count for d in found["distributions"])
+    assert counts[0] == counts[3]
+    assert counts[3]["images_decoded"] == counts[3]["decode_micros"] == sum(e is None for e in expected.values())
+    assert counts[3]["exif_not_applied"] == 2 and counts[3]["decode_failures"] == sum(
+        e is not None for e in expected.values())

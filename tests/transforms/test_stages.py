@@ -27,14 +27,16 @@ COLOURS = {
 EXPECTED = {"red": (1, 0), "magenta": (1, 1), "green": (1, 0), "white": (2, 2), "black": (0, 0)}
 
 
-def _images():
-    return [DecodedImage(f"mem://{name}.png", np.full((200, 200, 3), rgb, np.uint8))
+def _images(side: int = 200):
+    """The colours as decoded with `side` pixels a side: 200 is every pixel, fewer a reduced decode."""
+    original = None if side == 200 else (200, 200)
+    return [DecodedImage(f"mem://{name}.png", np.full((side, side, 3), rgb, np.uint8), original)
             for name, rgb in COLOURS.items()]
 
 
-def _scan(p, toy_models):
+def _scan(p, toy_models, side: int = 200):
     handler = lambda slot, batch: SlotModelHandler(slot, str(toy_models[slot]), batch_size=batch)  # noqa: E731
-    images = p | beam.Create(_images())
+    images = p | beam.Create(_images(side))
     detected = images | Detect(handler("detector", 4), 64, 0.5, (1,))
     crops = detected["detected"] | FanOutCrops()
     classified = crops["crops"] | Classify(handler("classifier", 3), 32, "letterbox", 0.5)
@@ -53,7 +55,8 @@ def test_counts_per_image_including_zero_bottle_images(toy_models):
         assert_that(counts, equal_to([(f"mem://{k}.png", v) for k, v in EXPECTED.items()]))
 
 
-def test_boxes_and_areas_are_in_original_pixels(toy_models):
+@pytest.mark.parametrize("side", [200, 100])  # decoded whole, and at half the pixels each way
+def test_boxes_and_areas_are_in_original_pixels(toy_models, side):
     def magenta_target(row):
         if row["image_uri"].endswith("magenta.png"):
             (det,) = row["detections"]
@@ -61,8 +64,10 @@ def test_boxes_and_areas_are_in_original_pixels(toy_models):
                    round(row["target_area_ratio"], 4))
 
     with TestPipeline() as p:
-        rows = _scan(p, toy_models)["summaries"]
+        rows = _scan(p, toy_models, side)["summaries"]
+        sizes = rows | beam.Map(lambda r: (r["width"], r["height"])) | beam.Distinct()
+        assert_that(sizes, equal_to([(200, 200)]), label="original size")
         # Box A maps to x 20..60, y 20..100. The toy mask covers the whole (solid) crop: 40 x 80 px,
         # within 1.5x of the expected 0.75 * 3200, so the mask area is used.
         assert_that(rows | beam.FlatMap(magenta_target),
-                    equal_to([((20, 20, 60, 100), "mask", 3200, round(3200 / 40000, 4))]))
+                    equal_to([((20, 20, 60, 100), "mask", 3200, round(3200 / 40000, 4))]), label="magenta")

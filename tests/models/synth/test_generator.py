@@ -1,4 +1,5 @@
 """The scene generator: reproducible bytes, and truth that agrees with the masks it writes."""
+import argparse
 import json
 import subprocess
 import sys
@@ -30,16 +31,39 @@ def test_same_seed_same_bytes_other_seed_other_scenes(scenes, tmp_path):
     assert (other / "images" / "000001.jpg").read_bytes() != (scenes / "images" / "000001.jpg").read_bytes()
 
 
-def test_boxes_and_areas_agree_with_the_masks(scenes):
-    for record in read_truth(scenes):
-        image = Image.open(scenes / record["image"])
-        mask = np.asarray(Image.open(scenes / record["mask"]))
+def _assert_truth_matches_masks(folder: Path) -> list[dict]:
+    records = read_truth(folder)
+    for record in records:
+        image = Image.open(folder / record["image"])
+        mask = np.asarray(Image.open(folder / record["mask"]))
         assert image.size == (record["width"], record["height"]) == mask.shape[::-1]
         assert mask.max() == len(record["bottles"])
         for k, bottle in enumerate(record["bottles"], start=1):
             ys, xs = np.nonzero(mask == k)
             assert bottle["area_px"] == len(ys) > 0
             assert bottle["box"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    return records
+
+
+def test_boxes_and_areas_agree_with_the_masks(scenes):
+    _assert_truth_matches_masks(scenes)
+
+
+def test_a_fixed_size_makes_every_scene_that_size_with_truth_in_its_pixels(tmp_path):
+    phone = generator.generate(tmp_path / "phone", 1, seed=4242, size=(4032, 3024))
+    (record,) = _assert_truth_matches_masks(phone)
+    assert (record["width"], record["height"]) == (4032, 3024) and record["bottles"]
+    assert max(b["box"][3] - b["box"][1] for b in record["bottles"]) > 1000  # bottles scale with the photo
+    small = _assert_truth_matches_masks(generator.generate(tmp_path / "small", 4, seed=4, size=(300, 500)))
+    assert {(r["width"], r["height"]) for r in small} == {(300, 500)}
+    again = generator.generate(tmp_path / "again", 4, seed=4, size=(300, 500))
+    assert _files(again) == _files(tmp_path / "small")
+
+
+@pytest.mark.parametrize("text", ["4032", "4032x", "ax3", "200x3000", "4032x3024x2"])
+def test_a_size_that_cannot_hold_a_shelf_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT|at least 240"):
+        generator.parse_size(text)
 
 
 def test_scenes_hold_the_target_its_decoys_and_empty_shelves(scenes):
@@ -73,3 +97,9 @@ def test_command_line(tmp_path):
                     "--max_side", "600"], check=True, capture_output=True)
     records = read_truth(tmp_path / "truth.jsonl")
     assert len(records) == 2 and max(r["width"] for r in records) <= 600
+    subprocess.run([sys.executable, "-m", "models.synth", "--out", str(tmp_path / "fixed"), "--count", "2",
+                    "--size", "640x480"], check=True, capture_output=True)
+    assert {(r["width"], r["height"]) for r in read_truth(tmp_path / "fixed")} == {(640, 480)}
+    both = subprocess.run([sys.executable, "-m", "models.synth", "--out", str(tmp_path / "x"), "--count", "1",
+                           "--size", "640x480", "--max_side", "600"], capture_output=True, text=True)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
