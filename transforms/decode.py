@@ -19,6 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from transforms.failures import describe
 from transforms.lookahead import Lookahead, auto_threads
 from transforms.records import DecodedImage, Failure
+from transforms.slicing import slice_side
 
 _LOG = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ class PixelNeed:
             return 1.0
         limit = self.bottle_share * long_side / self.crop_side
         if self.detector_side:
-            limit = min(limit, min(self.detector_span or long_side, long_side) / self.detector_side)
+            span = slice_side(self.detector_span, long_side) if self.detector_span else long_side
+            limit = min(limit, min(span, long_side) / self.detector_side)
         return max(1.0, limit)
 
 

@@ -24,7 +24,8 @@ PHONE = PixelNeed(detector_side=512, crop_side=224, bottle_share=0.125)
     (PHONE, 4032, 3024, 4032 * 0.125 / 224),  # the crops decide: 2.25, so libjpeg's 1/2
     (PHONE, 3024, 4032, 4032 * 0.125 / 224),  # portrait alike
     (PixelNeed(512, 224, 0.5), 4032, 3024, 4032 / 512),  # large bottles only: the detector decides
-    (PixelNeed(512, 224, 0.5, detector_span=512), 4032, 3024, 1.0),  # 512-px slices fed at 512: every pixel
+    (PixelNeed(512, 224, 0.5, detector_span=512), 2000, 1500, 1.0),  # 512-px slices fed at 512: every pixel
+    (PixelNeed(512, 224, 0.5, detector_span=512), 4032, 3024, 1008 / 512),  # slices of 1/4 the long side
     (PixelNeed(512, 224, 0.5, detector_span=1024), 4032, 3024, 2.0),
     (PixelNeed(None, 224, 0.125), 4032, 3024, 4032 * 0.125 / 224),  # any-size detector: the crops decide
     (PHONE, 1200, 900, 1.0),  # small photos: every pixel

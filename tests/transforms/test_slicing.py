@@ -4,7 +4,8 @@ import pytest
 
 from transforms.detect import detector_input, to_detections
 from transforms.records import DecodedImage
-from transforms.slicing import View, Window, WindowBoxes, cut_sides, merge, spans, to_original, windows
+from transforms.slicing import (MAX_SLICES_ACROSS, View, Window, WindowBoxes, cut_sides, merge, slice_side, spans,
+                                to_original, windows)
 
 
 def _covered(height, width, found):
@@ -17,14 +18,15 @@ def _covered(height, width, found):
 @pytest.mark.parametrize("height, width", [(3000, 4000), (513, 2000), (1000, 1000), (4000, 600)])
 def test_slices_cover_the_image_overlap_and_end_flush(height, width):
     whole, *slices = windows(height, width, 512, 0.2)
+    side = slice_side(512, max(height, width))  # 1000 on the 4000-px images, 512 on the others
     assert whole == Window(0, 0, width, height)
     assert _covered(height, width, slices)
-    assert all(w.width == min(512, width) and w.height == min(512, height) for w in slices)
+    assert all(w.width == min(side, width) and w.height == min(side, height) for w in slices)
     for length in (height, width):
-        parts = spans(length, 512, 0.2)
+        parts = spans(length, side, 0.2)
         assert parts[0][0] == 0 and parts[-1][1] == length  # the last one flush with the edge
         shared = [a_end - b_start for (_, a_end), (b_start, _) in zip(parts, parts[1:])]
-        assert all(s >= 0.2 * 512 - 1 for s in shared)
+        assert all(s >= 0.2 * side - 1 for s in shared)
         steps = [b - a for (a, _), (b, _) in zip(parts, parts[1:])]
         assert not steps or max(steps) - min(steps) <= 1  # spread evenly
 
@@ -34,9 +36,11 @@ def test_no_slices_when_off_or_when_the_image_fits_one():
     assert windows(3000, 4000, 0, 0.2) == (Window(0, 0, 4000, 3000),)
 
 
-def test_the_number_of_slices_grows_with_the_image():
-    counts = [len(windows(side * 3 // 4, side, 512, 0.2)) - 1 for side in (800, 1600, 3200, 6400)]
-    assert counts == sorted(counts) and counts[-1] >= 8 * counts[0]
+def test_the_number_of_slices_grows_with_the_image_up_to_a_grid():
+    counts = [len(windows(side * 3 // 4, side, 300, 0.2)) - 1 for side in (400, 600, 800, 1200, 4032, 8000)]
+    assert counts == sorted(counts) and counts[3] >= 8 * counts[0]
+    assert counts[-2] == counts[-1] <= (MAX_SLICES_ACROSS + 1) ** 2  # large photos: slices grow instead
+    assert slice_side(300, 4032) == 1008 and slice_side(300, 741) == 300 and slice_side(0, 4032) == 0
     assert len(windows(3000, 4000, 512, 0.5)) > len(windows(3000, 4000, 512, 0.2))  # more overlap, more slices
 
 
