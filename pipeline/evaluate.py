@@ -18,6 +18,7 @@ import numpy as np
 
 from models.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
 from models.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
+from pipeline.options import DefaultsHelpFormatter
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:
@@ -139,7 +140,7 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate",
                                      description="Score scan summaries against ground truth.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelpFormatter)
     add_truth_options(parser)
     parser.add_argument("--summaries", required=True, help="Parquet file, directory or glob of summaries")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as found")

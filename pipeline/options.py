@@ -128,7 +128,8 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
+        empty = isinstance(action.default, (list, tuple)) and not action.default
+        if empty or action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
             return text
         return text + " (default: %(default)s)"
 
