@@ -7,7 +7,6 @@ scan cannot tell them apart.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,6 @@ import numpy as np
 
 INPUT = "image_tensor:0"  # uint8 [batch, height, width, 3]; the graph resizes internally
 OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
-
-
-def file_version(path: Path) -> str:
-    """sha256 of the graph file, in the form every slot's version takes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
 
 
 def load_detection_graph(path: Path):

@@ -80,9 +80,10 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overr
     """
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     named = builtin.lookup(slot, uri)
     if named is not None and named.directory is None:
-        return _load_frozen_graph(named, {k: v for k, v in overrides.items() if v is not None})
+        return _load_frozen_graph(named, overrides)
     local = named.directory if named else resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
     try:
         return _load_local(slot, uri, local, overrides)
@@ -104,8 +105,7 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
     signature, module = _signature(slot, uri, local, stored.get("signature", "serving_default"))
     input_name, input_dtype = _single_input(slot, uri, signature)
     outputs = set(signature.structured_outputs)
-    meta = _meta(slot, uri, stored, outputs, {k: v for k, v in overrides.items() if v is not None},
-                 model_version(uri, local))
+    meta = _meta(slot, uri, stored, outputs, overrides, model_version(uri, local))
     missing = [name for name in REQUIRED_OUTPUTS[slot] if name not in outputs]
     if missing:
         raise ModelLoadError(slot, uri, f"its signature lacks outputs {missing}; it has {sorted(outputs)}")
@@ -122,7 +122,7 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
 
 
 def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any]) -> LoadedModel:
-    from models.frozen_graph import file_version, load_detection_graph
+    from models.frozen_graph import load_detection_graph
 
     slot, uri = named.slot, named.name
     try:
@@ -131,7 +131,7 @@ def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any]) -> Loa
     except (FileNotFoundError, ValueError) as e:
         raise ModelLoadError(slot, uri, str(e)) from e
     meta = _meta(slot, uri, {"kind": slot, **named.meta}, set(OD_API_OUTPUTS), overrides,
-                 file_version(path), "tf_od_api")
+                 files_version([path]), "tf_od_api")
     model = LoadedModel(fn, meta)
     check_output_shapes(model)
     return model
@@ -346,8 +346,12 @@ def model_version(uri: str, local: Path) -> str:
 
 def content_version(local: Path) -> str:
     """sha256 over the SavedModel's graph and variables: changes exactly when the model does."""
+    return files_version([local / "saved_model.pb", *sorted((local / "variables").glob("*"))])
+
+
+def files_version(files: list[Path]) -> str:
+    """sha256 over the names and bytes of `files` (those that exist), as every slot's version reads."""
     digest = hashlib.sha256()
-    files = [local / "saved_model.pb", *sorted((local / "variables").glob("*"))]
     for path in files:
         if path.is_file():
             digest.update(path.name.encode() + b"\0")

@@ -10,8 +10,7 @@ import pytest
 from PIL import Image
 
 from models import builtin
-from models.frozen_graph import file_version
-from models.slots import ModelLoadError, load_model
+from models.slots import ModelLoadError, files_version, load_model
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # the COCO graph takes seconds to parse
@@ -57,7 +56,7 @@ def test_the_coco_slot_carries_its_feeding_and_its_version(coco):
     meta = coco.meta
     assert (meta.uri, meta.kind, meta.signature_style) == ("coco", "detector", "tf_od_api")
     assert (meta.input_size, meta.resize, meta.class_filter) == (300, "stretch", (44,))
-    assert meta.version == file_version(builtin.lookup("detector", "coco").graph_path())
+    assert meta.version == files_version([builtin.lookup("detector", "coco").graph_path()])
     assert meta.version.startswith("sha256:") and len(meta.version) == 23
 
 
