@@ -124,3 +124,12 @@ def write_bad_corpus(folder: Path) -> dict[str, str | None]:
     for name, (data, _) in files.items():
         (folder / name).write_bytes(data)
     return {name: error for name, (_, error) in files.items()}
+
+
+def header_liar_jpeg(side: int = 7000) -> bytes:
+    """A 64x64 JPEG whose frame header is edited to say side x side: libjpeg pads the missing blocks and
+    reports success, so only the file's length gives it away."""
+    data = bytearray(_encoded(_photo(64, 64), "JPEG"))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", side, side)
+    return bytes(data)

@@ -5,13 +5,7 @@ from typing import Any, Callable, Iterable
 
 import apache_beam as beam
 
-from transforms.records import Failure
-
-
-def describe(error: BaseException) -> str:
-    """A one-line cause: the exception type and its first line."""
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+from transforms.records import Failure, describe
 
 
 def batch_failures(

@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata, FileSystem
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.image_file import DecodeError, read_bytes
 from transforms.incremental import DropScanned, modified_after
 from transforms.records import Failure
 
@@ -22,7 +23,6 @@ except ImportError:  # apache-beam without [gcp]
 
 FAILURES = "failures"
 _GLOB = re.compile(r"^[^[*?]*")  # what Beam's match lists: the part of a pattern before any wildcard
-READ_CHUNK = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,32 +167,17 @@ def _too_large(uri: str, size: str, max_bytes: int) -> Failure:
                    "downscale it or raise --max_image_bytes")
 
 
-def _read_local(path: str, limit: int) -> bytes | None:
-    """Up to `limit` bytes of a regular file; None if what is opened turns out not to be one (it may
-    have changed since it was listed). Opened non-blocking, so a FIFO cannot hang the scan."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        return f.read(limit)
-
-
 def read_entry(entry: FileEntry, max_bytes: int) -> bytes | Failure:
     """The file's bytes, or the Failure saying why not; never more than max_bytes + 1 are read."""
     refused = _refusal(entry, max_bytes)
     if refused:
         return refused
-    if "://" in entry.path:
-        with FileSystems.open(entry.path, compression_type="uncompressed") as f:
-            data = f.read(max_bytes + 1)
-    else:
-        data = _read_local(entry.path, max_bytes + 1)
-        if data is None:
+    try:
+        return read_bytes(entry.path, max_bytes)
+    except DecodeError as e:  # rows name the entry's uri, which differs from its path for odd names
+        if e.error_type == "not_a_file":  # it changed since it was listed
             return _refusal(dataclasses.replace(entry, kind="special"), max_bytes)
-    if len(data) > max_bytes:
         return _too_large(entry.uri, f"over {max_bytes} bytes (it grew, or its size was not listed)", max_bytes)
-    return data
 
 
 class _Read(beam.DoFn):

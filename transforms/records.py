@@ -6,6 +6,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+def describe(error: BaseException) -> str:
+    """A one-line cause for a Failure's message: the exception type and its first line."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else 'no message'}"
+
+
 STAGES = ("read", "decode", "detect", "classify", "segment")
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in original-image pixels, x1/y1 exclusive

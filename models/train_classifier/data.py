@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import re
 from typing import Sequence
 
 import numpy as np
+
+from transforms.image_file import CloudError, Limits, decode_image, read_bytes
 
 _LOG = logging.getLogger(__name__)
 
@@ -58,20 +59,18 @@ def _dirname(path: str) -> str:
     return FileSystems.split(path)[0]
 
 
-def read_bytes(uri: str) -> bytes:
-    """The bytes of a local path or any Beam FileSystems URI (gs://...)."""
+def _read_text(uri: str) -> str:
     from apache_beam.io.filesystems import FileSystems
 
-    with FileSystems.open(uri) as f:
-        return f.read()
+    with FileSystems.open(uri, compression_type="uncompressed") as f:
+        return f.read().decode("utf-8")
 
 
-def decode(data: bytes) -> np.ndarray:
-    """Image bytes -> H x W x 3 uint8 RGB (EXIF orientation applied)."""
-    from PIL import Image, ImageOps
-
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+def read_crop(uri: str) -> tuple[bytes, np.ndarray]:
+    """A crop's bytes and its upright RGB pixels, read by the scan's guarded reader."""
+    limits = Limits()
+    data = read_bytes(uri, limits.max_bytes)
+    return data, decode_image(uri, data, limits.max_pixels).pixels
 
 
 def _folder_entries(root: str, group_pattern: str | None) -> list[dict]:
@@ -95,7 +94,7 @@ def _folder_entries(root: str, group_pattern: str | None) -> list[dict]:
 def _jsonl_entries(path: str) -> list[dict]:
     base = _dirname(path)
     entries = []
-    for n, line in enumerate(read_bytes(path).decode("utf-8").splitlines(), 1):
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -151,9 +150,8 @@ def load_crops(path: str, positive: str = "target", group_pattern: str | None = 
         skipped.append(f"{len(passed)} crops in {path} are labeled '{SKIP}' and are not used")
     for e in entries:
         try:
-            data = read_bytes(e["uri"])
-            pixels = decode(data)
-        except (OSError, ValueError) as err:  # missing file, truncated or non-image bytes
+            data, pixels = read_crop(e["uri"])
+        except (OSError, ValueError, CloudError) as err:  # missing file, truncated or non-image bytes
             skipped.append(f"{e['uri']}: {type(err).__name__}: {err}")
             continue
         crops.append(LabeledCrop(uri=e["uri"], label=e["label"] == positive, group=str(e["group"]),

@@ -4,29 +4,22 @@ from __future__ import annotations
 import base64
 import io
 
+from transforms.image_file import CloudError, DecodeError, load_image
+from transforms.records import DecodedImage
+
 TARGET, OTHER = (255, 120, 0), (40, 110, 230)
 MAX_SIDE = 360  # thumbnail's longer side
 JPEG_QUALITY = 65
 
 
-def read_upright(uri: str):
-    """The image at `uri` (any Beam filesystem) as PIL RGB after EXIF orientation, like the scan saw it."""
-    from apache_beam.io.filesystems import FileSystems
-    from PIL import Image, ImageOps
-
-    with FileSystems.open(uri, compression_type="uncompressed") as f:
-        data = f.read()
-    with Image.open(io.BytesIO(data)) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
-
-
-def draw(image, detections: list[dict]):
+def draw(image: DecodedImage, detections: list[dict]):
     """A thumbnail with every box: targets orange, tagged M (mask area) or E (expected area), other
-    bottles blue. Boxes are in the original upright image's pixels."""
-    from PIL import ImageDraw
+    bottles blue. Boxes are in the original upright image's pixels, which `image` may hold fewer of."""
+    from PIL import Image, ImageDraw
 
-    scale = min(1.0, MAX_SIDE / max(image.size))
-    thumb = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+    scale = min(1.0, MAX_SIDE / max(image.width, image.height))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    thumb = Image.fromarray(image.pixels).resize(size)
     pen = ImageDraw.Draw(thumb)
     for d in sorted(detections, key=lambda d: d["is_target"]):  # targets on top
         x0, y0, x1, y1 = (v * scale for v in d["box"])
@@ -47,7 +40,8 @@ def data_uri(image) -> str:
 
 def thumbnail(row: dict) -> tuple[str | None, str | None]:
     """(data URI, None), or (None, why) when the image cannot be read any more."""
-    try:
-        return data_uri(draw(read_upright(row["image_uri"]), row["detections"] or [])), None
-    except (OSError, ValueError) as e:  # moved or deleted since the scan
-        return None, f"{type(e).__name__}: {e}"
+    try:  # the scan's own guarded reader: the photo may have been moved, swapped or damaged since
+        image = load_image(row["image_uri"], max_side=MAX_SIDE)
+    except (OSError, ValueError, CloudError) as e:  # DecodeError is a ValueError
+        return None, str(e) if isinstance(e, DecodeError) else f"{type(e).__name__}: {e}"
+    return data_uri(draw(image, row["detections"] or [])), None

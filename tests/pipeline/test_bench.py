@@ -74,7 +74,7 @@ def test_both_sides_on_toy_models_find_the_same_bottles(toy_models, tmp_path):
     # over 5 inputs (the broken one counts as an input with no bottles)
     assert result["bottles_per_image"] == 0.8 and result["targets_per_image"] == 0.6
     bare = result["seconds_per_image"]["bare"]
-    assert bare["total"] == pytest.approx(sum(v for k, v in bare.items() if k != "total"), abs=1e-3)
+    assert all(v >= 0 for v in bare.values()) and bare["total"] > 0  # measured: structure, never sums of times
     assert {"decode", "detector model", "classifier model", "segmenter model", "load models"} <= set(
         result["seconds_per_image"]["scan"])
     assert result["img_per_s"]["scan"] > 0 and result["peak_rss_mb"]["scan"] > 100

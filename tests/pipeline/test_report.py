@@ -144,3 +144,23 @@ def test_a_scan_where_everything_failed_still_reports(tmp_path):
     write_scan(tmp_path / "out", 0, tmp_path, failures=3)
     text = open(write_report(str(tmp_path / "out"), "r1")).read()
     assert "<b>3</b>failed" in text and text.count("none in this scan") == 4 and text.count("<svg") == 5
+
+
+def test_the_report_is_written_whatever_became_of_the_photos(tmp_path):
+    """Photos summarized fine, then swapped: a FIFO (used to hang the report), a link to /dev/zero (17 GB
+    read), malformed EXIF (used to kill it with a traceback). Each becomes a placeholder with its reason."""
+    import os
+
+    from tests.corpus import mistyped_exif_jpeg
+
+    write_scan(tmp_path / "out", 4, tmp_path)
+    (tmp_path / "shelf0.jpg").unlink()
+    os.mkfifo(tmp_path / "shelf0.jpg")
+    (tmp_path / "shelf1.jpg").unlink()
+    (tmp_path / "shelf1.jpg").symlink_to("/dev/zero")
+    (tmp_path / "shelf2.jpg").write_bytes(mistyped_exif_jpeg(0x011A))
+    text = open(write_report(str(tmp_path / "out"), "r1")).read()
+    assert f"{tmp_path}/shelf0.jpg is not a regular file" in text
+    assert f"{tmp_path}/shelf1.jpg is not a regular file" in text
+    drawn = set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text))
+    assert len(drawn) == 2  # shelf2 (bad EXIF, drawn as the scan saw it) and shelf3

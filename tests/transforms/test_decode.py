@@ -179,12 +179,12 @@ def test_any_decoder_exception_is_a_failure_naming_its_cause(corpus, name, cause
 
 
 def test_our_own_mistakes_still_fail_loudly(monkeypatch):
-    import transforms.decode as decode
+    import transforms.image_file as image_file
 
     def broken(image):
         raise NameError("a bug in our code")
 
-    monkeypatch.setattr(decode, "_grey8", broken)  # not a decoder call: nothing may swallow it
+    monkeypatch.setattr(image_file, "_grey8", broken)  # not a decoder call: nothing may swallow it
     with pytest.raises(NameError):
         decode_image("gray16.png", _encoded(Image.fromarray(np.full((4, 4), 9, np.uint16)), "PNG"), MAX_PIXELS)
 
