@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import shlex
 import sys
 import tempfile
@@ -26,16 +27,15 @@ from models.train_classifier import augment as aug
 from models.train_classifier import metrics as classifier_metrics
 from models.train_classifier import split
 from models.train_classifier.rounds import RoundConfig, split_summary, train_round
-from models.train_classifier.data import data_hash, load_crops
+from models.train_classifier.data import check_enough, data_hash, load_crops
 from models.train_classifier.embed_cache import EmbeddingCache
 
 _LOG = logging.getLogger("models.train_classifier")
+MIN_PER_CLASS = 10  # below this a validation split holds one or two crops of a class: its AUC means nothing
 
 
 def default_cache_dir() -> Path:
     """The user's cache directory, so embeddings are shared by every folder the command runs in."""
-    import os
-
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "shelfscan" / "embeddings"
 
@@ -80,6 +80,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="Use only the first N crops of --data (quick trials).")
     p.add_argument("--no_report", action="store_true", help="Skip report.html (CAM needs the backbone twice).")
     p.add_argument("--no_export", action="store_true", help="Skip the SavedModel (metrics only).")
+    p.add_argument("--min_per_class", type=int, default=MIN_PER_CLASS,
+                   help="Refuse to train with fewer labeled crops than this of the target or of the others: "
+                        "a classifier from a handful of labels only looks ready. 0 trains on anything.")
+    p.add_argument("--verbose", action="store_true", help="Show TensorFlow's start-up lines and progress logs.")
     args = p.parse_args(argv)
     if args.folds and args.test_data:
         p.error("--folds and --test_data exclude each other: k-fold makes its own test folds")
@@ -130,6 +134,7 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
     clock = time.perf_counter()
 
     crops, skipped = load_crops(args.data, args.positive, args.group_pattern, args.limit)
+    check_enough(crops, args.positive, args.min_per_class, args.data)
     test_crops, test_skipped = load_crops(args.test_data, args.positive, args.group_pattern) if args.test_data else (crops, [])
     timing["load"] = time.perf_counter() - clock
     if embedder is None:
@@ -261,11 +266,20 @@ def _upload(local: Path, remote: str) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     from models.train_classifier.data import CropDataError
+    from pipeline.logs import configure
+    from transforms.image_file import CloudError
 
+    args = parse_args(None)  # --help and option errors before TensorFlow loads
+    for option, path in (("--data", args.data), ("--test_data", args.test_data)):
+        if path and "://" not in path and not os.path.exists(path):
+            sys.exit(f"models.train_classifier: {option} {path} does not exist; pass a crops.jsonl "
+                     "(pipeline.run --crops_output DIR writes DIR/crops.jsonl) or a folder of label subfolders")
+    configure(args.verbose)
     try:
         run()
     except CropDataError as e:  # the data cannot train a model: say what to do, not where it broke
         sys.exit(f"models.train_classifier: {e}")
-
+    except (OSError, CloudError) as e:  # --data unreadable, --out unwritable
+        what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
+        sys.exit(f"models.train_classifier: cannot read or write {what}; check --data, --out and your access")

@@ -168,6 +168,16 @@ def load_crops(path: str, positive: str = "target", group_pattern: str | None = 
     return crops, skipped
 
 
+def check_enough(crops: Sequence[LabeledCrop], positive: str, minimum: int, path: str) -> None:
+    """CropDataError unless both the target and the other crops number at least `minimum`."""
+    targets = sum(c.label for c in crops)
+    short = [(name, have) for name, have in ((positive, targets), ("other", len(crops) - targets)) if have < minimum]
+    if short:
+        wanted = " and ".join(f"{minimum - have} more '{name}' (have {have})" for name, have in short)
+        raise CropDataError(f"{path}: label at least {wanted} before training (python -m models.label "
+                            f"{path}); --min_per_class {minimum} sets the minimum, 0 trains on anything")
+
+
 def data_hash(crops: Sequence[LabeledCrop]) -> str:
     """A hash of the labeled set's content: image bytes, labels and groups, in any order."""
     lines = sorted(f"{c.sha256} {int(c.label)} {c.group}" for c in crops)

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.train_classifier import augment as aug
 from models.train_classifier.classifiers import FrozenClassifier
-from models.train_classifier.data import LabeledCrop
+from models.train_classifier.data import CropDataError, LabeledCrop
 from models.train_classifier.embed_cache import EmbeddingCache, EmbedItem, embed_items
 from models.train_classifier.heads import LogRegHead, choose_threshold, class_weights, make_head
 from models.train_classifier.split import TEST, TRAIN, VAL
@@ -123,7 +123,7 @@ def train_round(crops: Sequence[LabeledCrop], sides: np.ndarray, test_crops: Seq
     test = [Example(int(i)) for i in test_index]
     y_val = np.array([inputs.label(e) for e in val])
     if len(set(y_val)) < 2:
-        raise ValueError(f"the validation split has {len(val)} crops of one class only; add labeled crops "
+        raise CropDataError(f"the validation split has {len(val)} crops of one class only; add labeled crops "
                          "(or source images) or raise --val_fraction")
     x_train = embed(inputs, train, embedder, cache)
     y_train = np.array([inputs.label(e) for e in train])

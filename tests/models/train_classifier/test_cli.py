@@ -98,3 +98,11 @@ def test_fine_tune_one_epoch_exports_a_working_model(crops_jsonl, tmp_path):
     serve = tf.saved_model.load(str(out)).signatures["serving_default"]
     scores = serve(crops=tf.constant(_uint8_batch()))["scores"].numpy()
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_a_missing_data_file_is_one_line_before_tensorflow_loads(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "models.train_classifier", "--data", str(tmp_path / "nope.jsonl"),
+                           "--out", str(tmp_path / "m")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0
+    assert "--data" in done.stderr and "nope.jsonl does not exist" in done.stderr
+    assert "cuda" not in done.stderr.lower() and "oneDNN" not in done.stderr

@@ -208,3 +208,15 @@ def test_a_small_test_split_says_so_with_intervals(crops_dir, tmp_path):
     for key in ("auc", "f1"):  # bootstrapped over source images: none from a single image
         assert (test["intervals_95"][key] is None) == (groups < 2), (key, groups)
     assert out["use"].startswith(f"python -m pipeline.run --classifier {tmp_path / 'm'}")
+
+
+def test_too_few_labels_stop_training_with_what_to_label(crops_dir, tmp_path):
+    rows = [json.loads(line) for line in (crops_dir / "crops.jsonl").read_text().splitlines()]
+    few = [r for r in rows if r["label"] == "target"][:4] + [r for r in rows if r["label"] == "other"][:12]
+    data = crops_dir / "few.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in few))
+    with pytest.raises(CropDataError, match=r"label at least 6 more 'target' \(have 4\) before training"):
+        _run(data, tmp_path / "m", tmp_path / "c")
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(CropDataError, match="validation split has .* one class only"):  # past the minimum
+        _run(data, tmp_path / "m", tmp_path / "c", "--min_per_class", "4")
