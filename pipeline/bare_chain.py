@@ -99,7 +99,8 @@ class _Chain:
             found = [to_detections(t, o, meta.threshold, meta.class_filter) for t, o in zip(tasks, outputs)]
         with self.clock.time("crops"):
             for image, detections in zip(images, found):
-                self.infos[image.uri] = ImageInfo(image.uri, image.width, image.height, len(detections))
+                self.infos[image.uri] = ImageInfo(image.uri, image.width, image.height, len(detections),
+                                                   image.captured_at)
                 self.crops += image_crops(image, detections)
                 self.counts.bottles += len(detections)
         self.classify(full_only=True)

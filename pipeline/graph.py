@@ -16,7 +16,7 @@ from transforms.incremental import ScannedUris
 from transforms.progress import CountRows
 from transforms.read import ReadImages
 from transforms.segment import Segment
-from transforms.summarize import ScanContext, Summarize, failure_row, utc_now
+from transforms.summarize import ScanContext, Summarize, failure_row, input_root, utc_now
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +68,7 @@ class ScanConfig:
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
-                           self.segmenter.meta.version)
+                           self.segmenter.meta.version, tuple(input_root(p) for p in self.patterns))
 
 
 def early_failure_rows(failures, scan_id: str, label: str):

@@ -6,6 +6,7 @@ from typing import Sequence
 import numpy as np
 
 DEFAULT_FILL = 0.75  # share of an upright bottle's box its silhouette covers, when no model says
+MAX_OUTLINE_POINTS = 48  # enough to draw a bottle's silhouette; a row stays under 1 kB per target
 
 
 def mask_area_px(mask: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[float, float],
@@ -15,6 +16,30 @@ def mask_area_px(mask: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[f
     h, w = content_hw
     count = float(np.count_nonzero(np.asarray(mask)[:h, :w] >= threshold))
     return count * (crop_hw[0] / h) * (crop_hw[1] / w)
+
+
+def mask_outline(mask: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[float, float],
+                 origin: tuple[float, float], threshold: float = 0.5,
+                 max_points: int = MAX_OUTLINE_POINTS) -> tuple[float, ...]:
+    """The outline of the mask's largest region as x0, y0, x1, y1, ... in original pixels (`origin`: the
+    crop's top-left there), so a report or a query can draw it; () when nothing is segmented."""
+    import contourpy
+
+    h, w = content_hw
+    padded = np.pad(np.asarray(mask, dtype=np.float64)[:h, :w], 1)  # zeros around: every outline closes
+    lines = contourpy.contour_generator(z=padded, line_type="Separate").lines(threshold)
+    if not lines:
+        return ()
+    line = max(lines, key=_enclosed_area)
+    points = line[::max(1, -(-len(line) // max_points))]
+    xs = origin[0] + (points[:, 0] - 0.5) * (crop_hw[1] / w)  # padded column c is the crop's pixel c - 1,
+    ys = origin[1] + (points[:, 1] - 0.5) * (crop_hw[0] / h)  # whose centre lies at c - 0.5
+    return tuple(float(round(v, 1)) for pair in zip(xs, ys) for v in pair)
+
+
+def _enclosed_area(line: np.ndarray) -> float:
+    x, y = line[:, 0], line[:, 1]
+    return abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))) / 2
 
 
 def expected_area_px(box: Sequence[float], aspect_bins: Sequence[float] = (),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 from typing import Iterable, Sequence
 
@@ -23,6 +24,7 @@ class ImageInfo:
     width: int
     height: int
     bottles: int
+    captured_at: datetime.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -77,7 +79,8 @@ def fan_out(detected: DetectedImage) -> Iterable:
     """Emit the image's info on `images` and one Crop per detection on the main output."""
     image = detected.image
     yield beam.pvalue.TaggedOutput(
-        IMAGES, (image.uri, ImageInfo(image.uri, image.width, image.height, len(detected.detections))))
+        IMAGES, (image.uri, ImageInfo(image.uri, image.width, image.height, len(detected.detections),
+                                        image.captured_at)))
     yield from image_crops(image, detected.detections)
 
 

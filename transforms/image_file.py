@@ -9,6 +9,7 @@ read photos exactly as the scan does, without loading Beam.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import io
 import os
 import stat
@@ -205,6 +206,23 @@ def _upright(uri: str, image: Image.Image, warn: Callable[[str], None]) -> tuple
         return image, False
 
 
+_EXIF_IFD, _DATE_TIME_ORIGINAL = 0x8769, 0x9003
+
+
+def capture_time(image: Image.Image) -> datetime.datetime | None:
+    """EXIF DateTimeOriginal as the camera's local clock (no time zone); None when absent or unreadable."""
+    try:
+        text = image.getexif().get_ifd(_EXIF_IFD).get(_DATE_TIME_ORIGINAL)
+    except DECODER_ERRORS:  # malformed EXIF: the photo still decodes, it just does not say when
+        return None
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.datetime.strptime(text.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:  # "0000:00:00 00:00:00" and other placeholders cameras write
+        return None
+
+
 def _grey8(image: Image.Image) -> np.ndarray:
     """A one-channel 16-bit, 32-bit integer or float image -> uint8, in its own integer width (float32
     for "F"): never a float64 copy of the whole image."""
@@ -267,7 +285,8 @@ def decode_image(uri: str, data: bytes, max_pixels: int, warn: Callable[[str], N
         raise DecodeError(e.error_type, f"{uri}: {e}") from None
     pixels = _reduce(pixels, int(reduction * image.width / stored[0]))  # what DCT scaling left to do
     original = stored[::-1] if swapped else stored
-    return DecodedImage(uri, pixels, original if pixels.shape[1::-1] != original else None)
+    return DecodedImage(uri, pixels, original if pixels.shape[1::-1] != original else None,
+                        capture_time(image))
 
 
 

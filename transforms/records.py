@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +41,7 @@ class DecodedImage:
     uri: str
     pixels: np.ndarray  # h x w x 3 uint8
     original_size: tuple[int, int] | None = None  # (width, height) when pixels are reduced; None: the same
+    captured_at: datetime.datetime | None = None  # EXIF DateTimeOriginal: the camera's clock, no time zone
 
     @property
     def height(self) -> int:
@@ -86,3 +88,4 @@ class BottleResult:
     mask_area_px: float | None = None
     area_px: float | None = None
     area_source: str | None = None  # "mask" | "expected"; None for non-targets
+    mask_polygon: tuple[float, ...] = ()  # x0, y0, x1, y1, ... outline of the mask in original pixels; targets

@@ -10,7 +10,7 @@ class Field:
     """One column, in BigQuery terms (type and mode), with a description users read."""
 
     name: str
-    type: str  # STRING, INTEGER, FLOAT, BOOLEAN, TIMESTAMP, RECORD
+    type: str  # STRING, INTEGER, FLOAT, BOOLEAN, TIMESTAMP, DATETIME, RECORD
     mode: str = "REQUIRED"  # REQUIRED, NULLABLE, REPEATED
     description: str = ""
     fields: tuple["Field", ...] = ()
@@ -26,6 +26,8 @@ DETECTION_FIELDS = (
     Field("expected_area_px", "FLOAT", description="Area an upright bottle in this box would cover."),
     Field("area_px", "FLOAT", "NULLABLE", "The area used: mask or expected (see area_source); targets only."),
     Field("area_source", "STRING", "NULLABLE", "'mask', or 'expected' when the mask was implausible."),
+    Field("mask_polygon", "FLOAT", "REPEATED", "Outline of the mask [x0, y0, x1, y1, ...] in original image "
+          "pixels, at most 48 points; targets only (empty otherwise)."),
 )
 
 SUMMARY_FIELDS = (
@@ -34,6 +36,10 @@ SUMMARY_FIELDS = (
     Field("processed_at", "TIMESTAMP", description="When this row was computed (UTC)."),
     Field("width", "INTEGER", description="Image width after EXIF orientation."),
     Field("height", "INTEGER", description="Image height after EXIF orientation."),
+    Field("captured_at", "DATETIME", "NULLABLE", "When the photo was taken (EXIF DateTimeOriginal), on the "
+          "camera's clock without a time zone; null when the photo does not say."),
+    Field("folder", "STRING", "NULLABLE", "The image's folder below the --input root it was found under "
+          "('' directly in it, e.g. 'store12/2026-11'); null for images named by --input_list only."),
     Field("bottles", "INTEGER", description="Bottles detected, any brand."),
     Field("target_bottles", "INTEGER", description="Detected bottles classified as the target product."),
     Field("target_area_px", "FLOAT", description="Sum of area_px over target bottles."),
@@ -70,6 +76,7 @@ def _arrow_type(f: Field):
         "FLOAT": pa.float64(),
         "BOOLEAN": pa.bool_(),
         "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+        "DATETIME": pa.timestamp("us"),  # civil time, as BigQuery's DATETIME and pandas' naive datetime64
     }
     if f.type == "RECORD":
         return pa.struct([_arrow_field(sub) for sub in f.fields])

@@ -8,7 +8,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
-from transforms.areas import choose_area, expected_area_px, mask_area_px
+from transforms.areas import choose_area, expected_area_px, mask_area_px, mask_outline
 from transforms.classify import ClassifiedCrop
 from transforms.failures import batch_failures
 from transforms.letterbox import fit
@@ -36,10 +36,11 @@ def measure_target(task: SegmentTask, mask: np.ndarray, tolerance: float,
     mask_area = mask_area_px(mask, task.content_hw, crop.original_hw)
     expected = expected_area_px(crop.box, aspect_bins, fills)
     area, source = choose_area(mask_area, expected, tolerance)
+    outline = mask_outline(mask, task.content_hw, crop.original_hw, crop.box[:2])
     return BottleResult(
         index=crop.key.index, box=crop.box, detection_score=crop.detection_score,
         target_score=task.classified.target_score, is_target=True, expected_area_px=expected,
-        mask_area_px=mask_area, area_px=area, area_source=source)
+        mask_area_px=mask_area, area_px=area, area_source=source, mask_polygon=outline)
 
 
 class Segment(beam.PTransform):

@@ -21,6 +21,29 @@ class ScanContext:
     detector_version: str
     classifier_version: str
     segmenter_version: str
+    input_roots: tuple[str, ...] = ()  # see input_root; rows name their folder relative to these
+
+
+_WILDCARDS = ("*", "?", "[")
+
+
+def input_root(pattern: str) -> str:
+    """The folder an --input pattern starts from: `/archive/**` and `/archive/*.jpg` -> `/archive`,
+    `gs://b/photos/2026-*/x.jpg` -> `gs://b/photos`."""
+    cut = min((pattern.index(c) for c in _WILDCARDS if c in pattern), default=len(pattern))
+    prefix = pattern[:cut]
+    return prefix.rstrip("/") if prefix.endswith("/") else prefix.rsplit("/", 1)[0]
+
+
+def relative_folder(uri: str, roots: Sequence[str]) -> str | None:
+    """The image's folder below the deepest input root holding it ('' directly in it, 'store12/2026-11'
+    further down), so a query can group by store and month; None for an image under no root (listed in
+    --input_list)."""
+    for root in sorted(roots, key=len, reverse=True):
+        if root and uri.startswith(root + "/"):
+            rest = uri[len(root) + 1:]
+            return rest.rsplit("/", 1)[0] if "/" in rest else ""
+    return None
 
 
 def utc_now() -> datetime.datetime:
@@ -30,6 +53,7 @@ def utc_now() -> datetime.datetime:
 def detection_row(bottle: BottleResult) -> dict[str, Any]:
     row = dataclasses.asdict(bottle)
     row["box"] = [float(v) for v in bottle.box]
+    row["mask_polygon"] = [float(v) for v in bottle.mask_polygon]
     return row
 
 
@@ -45,6 +69,8 @@ def summary_row(info: ImageInfo, bottles: Sequence[BottleResult], ctx: ScanConte
         "processed_at": processed_at,
         "width": info.width,
         "height": info.height,
+        "captured_at": info.captured_at,
+        "folder": relative_folder(info.uri, ctx.input_roots),
         "bottles": len(bottles),
         "target_bottles": len(targets),
         "target_area_px": target_area,

@@ -99,14 +99,15 @@ def table_options(fields: tuple[Field, ...]) -> dict[str, Any]:
 
 
 def json_value(value: Any) -> Any:
-    """A value as a BigQuery load file's JSON takes it: numpy scalars to Python, times to UTC text."""
+    """A value as a BigQuery load file's JSON takes it: numpy scalars to Python, aware times to UTC text
+    (TIMESTAMP), naive ones to civil time (DATETIME: captured_at, the camera's clock)."""
     if isinstance(value, dict):
         return {k: json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: rows must carry UTC times")
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
         return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
     if hasattr(value, "item") and callable(value.item):  # numpy scalar (and 0-d array)
         return value.item()

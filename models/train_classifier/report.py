@@ -88,12 +88,18 @@ def _overlay(example: CamExample, threshold: float) -> np.ndarray:
     return np.asarray(Image.fromarray(heat).resize(size, Image.BILINEAR))
 
 
+def _short(text: str, width: int = 24) -> str:
+    """Each line of a caption cut to `width` characters, so neighbouring captions never overlap."""
+    return "\n".join(line if len(line) <= width else line[:width - 1] + "\u2026" for line in text.splitlines())
+
+
 def cam_plot(examples: list[CamExample], threshold: float) -> str:
     """Base64 PNG: per example, the input and its CAM overlay for the predicted class."""
-    fig, axes = _figure(2, len(examples), figsize=(2.2 * len(examples), 5), squeeze=False)
+    fig, axes = _figure(2, len(examples), figsize=(2.4 * len(examples), 5.4), squeeze=False)
     for k, ex in enumerate(examples):
         axes[0, k].imshow(ex.input)
-        axes[0, k].set_title(f"{ex.title}\n{'target' if ex.label else 'other'}, score {ex.score:.3f}", fontsize=7)
+        axes[0, k].set_title(_short(f"{ex.title}\n{'target' if ex.label else 'other'}, score {ex.score:.3f}"),
+                             fontsize=7)
         axes[1, k].imshow(ex.input)
         axes[1, k].imshow(_overlay(ex, threshold), cmap="jet", alpha=0.45, vmin=0, vmax=1)
         for ax in axes[:, k]:
@@ -125,9 +131,12 @@ def write_report(path, metrics: dict, info: dict, pr_png: str, cams: dict[str, s
     sections = "".join(
         f"<h3>{html.escape(name)}</h3>" + (f'<img src="data:image/png;base64,{png}">' if png else "<p>none</p>")
         for name, png in cams.items())
-    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>shelfscan classifier QA</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}pre{{background:#f6f6f6;padding:1em}}
+    doc = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>shelfscan classifier QA</title>
+<style>body{{font-family:sans-serif;margin:1em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0;
+display:block;overflow-x:auto}}img{{max-width:100%;height:auto}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+pre{{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}}
 .warn{{background:#fff0e0;border-left:5px solid #d60;padding:.6em 1em;font-weight:bold}}</style></head>
 <body><h1>shelfscan classifier QA report</h1>
 {warning}

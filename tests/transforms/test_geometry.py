@@ -95,3 +95,17 @@ def test_stretched_boxes_map_back_per_axis():
                "detection_scores": np.array([0.9])}
     (det,) = to_detections(task, [outputs], 0.5, ())
     assert det.box == pytest.approx((600, 30, 900, 270))
+
+
+def test_mask_outline_is_drawn_in_original_pixels():
+    from transforms.areas import MAX_OUTLINE_POINTS, mask_outline
+
+    mask = np.zeros((100, 100), np.float32)
+    mask[20:80, 30:60] = 0.9  # letterboxed content 100 x 100 of a crop 200 tall, 100 wide at (10, 1000)
+    mask[90:95, 0:3] = 0.9  # a speck: not the bottle's outline
+    outline = mask_outline(mask, (100, 100), (200.0, 100.0), (10.0, 1000.0))
+    xs, ys = outline[0::2], outline[1::2]
+    assert 4 <= len(xs) <= MAX_OUTLINE_POINTS
+    assert min(xs) == pytest.approx(40, abs=0.6) and max(xs) == pytest.approx(70, abs=0.6)
+    assert min(ys) == pytest.approx(1040, abs=1.1) and max(ys) == pytest.approx(1160, abs=1.1)
+    assert mask_outline(np.zeros((10, 10)), (10, 10), (10.0, 10.0), (0.0, 0.0)) == ()

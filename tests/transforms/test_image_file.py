@@ -70,3 +70,16 @@ def test_load_image_tolerates_bad_exif_and_decodes_no_more_than_asked(tmp_path):
     assert max(small.pixels.shape[:2]) == 400
     with pytest.raises(DecodeError, match="over the 1 MP limit"):
         load_image(str(photo), Limits(max_pixels=1_000_000))
+
+
+@pytest.mark.parametrize("stamp, want", [("2026:11:02 17:45:09", "2026-11-02 17:45:09"),
+                                         ("0000:00:00 00:00:00", None), ("not a date", None)])
+def test_capture_time_comes_from_exif_date_time_original(stamp, want):
+    import datetime
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = stamp
+    data = _encoded(_photo(), "JPEG", exif=exif.tobytes())
+    got = decode_image("p.jpg", data, MAX_PIXELS).captured_at
+    assert got == (datetime.datetime.fromisoformat(want) if want else None)
+    assert decode_image("p.jpg", _encoded(_photo(), "JPEG"), MAX_PIXELS).captured_at is None

@@ -60,8 +60,11 @@ def test_boxes_and_areas_are_in_original_pixels(toy_models, side):
     def magenta_target(row):
         if row["image_uri"].endswith("magenta.png"):
             (det,) = row["detections"]
+            outline = det["mask_polygon"]
             yield (tuple(round(v) for v in det["box"]), det["area_source"], round(det["mask_area_px"]),
-                   round(row["target_area_ratio"], 4))
+                   round(row["target_area_ratio"], 4),
+                   (round(min(outline[0::2])), round(min(outline[1::2])), round(max(outline[0::2])),
+                    round(max(outline[1::2]))))
 
     with TestPipeline() as p:
         rows = _scan(p, toy_models, side)["summaries"]
@@ -70,4 +73,5 @@ def test_boxes_and_areas_are_in_original_pixels(toy_models, side):
         # Box A maps to x 20..60, y 20..100. The toy mask covers the whole (solid) crop: 40 x 80 px,
         # within 1.5x of the expected 0.75 * 3200, so the mask area is used.
         assert_that(rows | beam.FlatMap(magenta_target),
-                    equal_to([((20, 20, 60, 100), "mask", 3200, round(3200 / 40000, 4))]), label="magenta")
+                    equal_to([((20, 20, 60, 100), "mask", 3200, round(3200 / 40000, 4), (20, 20, 60, 100))]),
+                    label="magenta")

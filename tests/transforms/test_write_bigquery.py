@@ -62,8 +62,8 @@ def test_parse_table():
 def test_json_value_makes_load_file_values():
     row = {"n": np.int64(3), "x": [np.float32(0.5)], "at": T0, "d": [{"s": np.bool_(True)}]}
     assert json_value(row) == {"n": 3, "x": [0.5], "at": "2026-03-04 23:59:58.123456 UTC", "d": [{"s": True}]}
-    with pytest.raises(ValueError, match="naive"):
-        json_value(datetime.datetime(2026, 1, 1))
+    # a naive time is civil time (DATETIME: the camera's clock in captured_at), never shifted to UTC
+    assert json_value(datetime.datetime(2026, 1, 1, 9, 30)) == "2026-01-01 09:30:00.000000"
 
 
 def test_table_options_partition_by_scan_time():
