@@ -16,8 +16,8 @@ INPUT = "image_tensor:0"  # uint8 [batch, height, width, 3]; the graph resizes i
 OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 
 
-def load_detection_graph(path: Path):
-    """A callable uint8 [N,H,W,3] -> {output name: array}, from an OD-API frozen graph at `path`.
+def read_graph_def(path: Path):
+    """The OD-API frozen graph at `path` as a GraphDef, parsed but not imported: nothing of it has run.
 
     Raises ValueError with TensorFlow's reason when the file is not such a graph.
     """
@@ -32,6 +32,12 @@ def load_detection_graph(path: Path):
     missing = [name for name in (INPUT.split(":")[0], *OUTPUTS) if name not in names]
     if missing:
         raise ValueError(f"not a TF Object Detection API graph: it lacks nodes {missing}")
+    return graph_def
+
+
+def load_detection_graph(graph_def):
+    """A callable uint8 [N,H,W,3] -> {output name: array}, from an OD-API GraphDef (read_graph_def)."""
+    import tensorflow as tf
 
     def imported():
         tf.compat.v1.import_graph_def(graph_def, name="")

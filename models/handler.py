@@ -80,6 +80,7 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
       model_copies: exact number of shared copies per machine (implies sharing across processes).
       version: the content version the launcher read (ModelMeta.version); a worker that finds other
         content at `uri` refuses to run it, so every row's *_version names the model that made it.
+      trust_model_code: load a model whose graph runs file or network ops (models.model_ops).
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         large_model: bool = False,
         model_copies: int | None = None,
         version: str | None = None,
+        trust_model_code: bool = False,
     ):
         super().__init__(
             # Full batches: BatchElements would otherwise start at 1 and grow by timing, so a bundle's
@@ -105,12 +107,13 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         self.batch_size = batch_size
         self.overrides = dict(overrides or {})
         self.version = version
+        self.trust_model_code = trust_model_code
 
     def load_model(self):
         from models import slots
 
         enable_gpu_memory_growth()
-        model = slots.load_model(self.slot, self.uri, **self.overrides)
+        model = slots.load_model(self.slot, self.uri, trust_model_code=self.trust_model_code, **self.overrides)
         if self.version is not None and model.meta.version != self.version:
             raise slots.ModelLoadError(
                 self.slot, self.uri,

@@ -5,6 +5,9 @@ A slot loads the model *and* what it needs to be fed right (input size, resize m
 class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
 them. Detectors with the TF Object Detection API signature (TF Hub's detection models) load
 without one. The rest of the code sees `LoadedModel(fn, meta)` and nothing of where it came from.
+
+A model file is a program: before TensorFlow loads it, its ops are checked (models.model_ops), and one
+that reads or writes files or reaches the network is refused unless the user trusts it.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from models import builtin
+from models import builtin, model_ops
 
 SLOTS = ("detector", "classifier", "segmenter")
 COCO_BOTTLE = 44
@@ -38,6 +41,10 @@ class ModelLoadError(Exception):
     def __init__(self, slot: str, uri: str, cause: str):
         super().__init__(f"cannot load the {slot} model from {uri}: {cause}")
         self.slot, self.uri, self.cause = slot, uri, cause
+
+
+class UntrustedModelError(ModelLoadError):
+    """The model's graph runs ops shelfscan does not run from a model file unless told to trust it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +78,13 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SHELFSCAN_MODEL_CACHE", Path.home() / ".cache" / "shelfscan" / "models"))
 
 
-def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overrides: Any) -> LoadedModel:
+def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, *, trust_model_code: bool = False,
+               **overrides: Any) -> LoadedModel:
     """Fill `slot` with the model at `uri`: a built-in name (models.builtin), local dir, gs://... or a
     TF Hub handle.
 
+    trust_model_code: skip the check that refuses graphs whose ops touch files or the network
+    (UntrustedModelError otherwise).
     overrides: metadata that wins over the model's own (threshold, class_filter, input_size...);
     None values are ignored.
     """
@@ -83,17 +93,19 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, **overr
     overrides = {k: v for k, v in overrides.items() if v is not None}
     named = builtin.lookup(slot, uri)
     if named is not None and named.directory is None:
-        return _load_frozen_graph(named, overrides)
+        return _load_frozen_graph(named, overrides, trust_model_code)
     local = named.directory if named else resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
     try:
-        return _load_local(slot, uri, local, overrides)
+        return _load_local(slot, uri, local, overrides, trust_model_code)
+    except UntrustedModelError:
+        raise  # it is what was asked for; kept, so that trusting it does not fetch it again
     except ModelLoadError:
         if uri.startswith(("http://", "https://")) and local.is_relative_to(hub_cache_dir()):
             shutil.rmtree(local, ignore_errors=True)  # never keep a downloaded module that does not load
         raise
 
 
-def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> LoadedModel:
+def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any], trust_model_code: bool) -> LoadedModel:
     if not local.is_dir():
         raise ModelLoadError(slot, uri, f"{local} is a file, not a directory; point the slot at the "
                                         "SavedModel export directory (the one holding saved_model.pb)")
@@ -102,6 +114,8 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
         raise ModelLoadError(slot, uri, f"no saved_model.pb in {local} (found {found}); point the slot at "
                                         "a TF2 SavedModel export directory")
     stored = _read_meta(slot, uri, local)
+    if not trust_model_code:  # TensorFlow runs some of a SavedModel's functions while loading it
+        check_ops(slot, uri, lambda: model_ops.saved_model_ops(local))
     signature, module = _signature(slot, uri, local, stored.get("signature", "serving_default"))
     input_name, input_dtype = _single_input(slot, uri, signature)
     outputs = set(signature.structured_outputs)
@@ -121,13 +135,16 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any]) -> 
     return LoadedModel(fn, meta)
 
 
-def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any]) -> LoadedModel:
-    from models.frozen_graph import load_detection_graph
+def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any], trust_model_code: bool) -> LoadedModel:
+    from models.frozen_graph import load_detection_graph, read_graph_def
 
     slot, uri = named.slot, named.name
     try:
         path = named.graph_path()
-        fn = load_detection_graph(path)
+        graph_def = read_graph_def(path)
+        if not trust_model_code:  # before the graph is imported: nothing of it has run yet
+            check_ops(slot, uri, lambda: model_ops.graph_def_ops(graph_def))
+        fn = load_detection_graph(graph_def)
     except (FileNotFoundError, ValueError) as e:
         raise ModelLoadError(slot, uri, str(e)) from e
     meta = _meta(slot, uri, {"kind": slot, **named.meta}, set(OD_API_OUTPUTS), overrides,
@@ -135,6 +152,18 @@ def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any]) -> Loa
     model = LoadedModel(fn, meta)
     check_output_shapes(model)
     return model
+
+
+def check_ops(slot: str, uri: str, ops: Callable[[], set[str]]) -> None:
+    """Raise UntrustedModelError when the op types `ops()` reads from the model file are not all harmless."""
+    try:
+        found = ops()
+    except Exception as e:  # protobuf's DecodeError, OSError: the graph cannot be read, so nothing is known
+        raise ModelLoadError(slot, uri, f"its graph could not be read to check its ops ({type(e).__name__}: "
+                                        f"{str(e).splitlines()[0] if str(e) else ''}); re-export the model") from e
+    why = model_ops.refusal(found)
+    if why:
+        raise UntrustedModelError(slot, uri, why)
 
 
 def expected_shapes(slot: str, batch: int, side: int) -> dict[str, tuple[int | None, ...]]:

@@ -121,6 +121,9 @@ class ScanOptions(PipelineOptions):
             "--crops_output", default=None,
             help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
                  "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
+        _flag(parser, "--trust_model_code",
+              help="Load model files even if their graphs run ops that touch files or the network or are not "
+                   "known to be harmless (refused otherwise).")
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):

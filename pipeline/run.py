@@ -38,8 +38,8 @@ def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, Mod
     settings = []
     for slot, (uri, overrides, batch) in wanted.items():
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        meta = slots.load_model(slot, uri, **overrides).meta
-        settings.append(ModelSettings(slot, uri, overrides, meta, batch))
+        meta = slots.load_model(slot, uri, trust_model_code=scan.trust_model_code, **overrides).meta
+        settings.append(ModelSettings(slot, uri, overrides, meta, batch, scan.trust_model_code))
     return tuple(settings)
 
 

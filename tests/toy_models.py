@@ -96,3 +96,20 @@ def build_colour_box_detector(out: Path) -> Path:
     return _save(model, model.detect, spec, out, {"kind": "detector", "input_size": None, "resize": "letterbox",
                                                   "signature": "serving_default", "threshold": 0.5,
                                                   "class_filter": [1], "backbone": "toy"})
+
+
+def build_file_copying_classifier(out: Path, source: Path, target: Path) -> Path:
+    """The toy classifier (input 32) whose signature first copies `source` to `target` with TF's own file
+    ops, as a hostile model file would: any call, the load-time blank batch included, makes the copy."""
+    import tensorflow as tf
+
+    class Copier(tf.Module):
+        @tf.function
+        def classify(self, crops):
+            tf.io.write_file(str(target), tf.io.read_file(str(source)))
+            return {"scores": tf.reduce_max(tf.cast(crops[..., 2], tf.float32), axis=[1, 2]) / 255.0}
+
+    model = Copier()
+    return _save(model, model.classify, tf.TensorSpec([None, 32, 32, 3], tf.uint8, name="crops"), out,
+                 {"kind": "classifier", "input_size": 32, "resize": "letterbox", "signature": "serving_default",
+                  "threshold": 0.5, "backbone": "toy"})

@@ -5,6 +5,10 @@ object graph, the list of storage keys), then each storage's raw bytes, prefixed
 count. Tensors in the object graph are persistent ids that point into those storages, with an
 offset, a shape and strides. Unpickling needs no torch classes: we resolve the few globals the
 graph names to small stand-ins.
+
+A pickle is a program (its globals are called as it loads), so all five go through `_Unpickler`, which
+knows only those stand-ins and OrderedDict and refuses any other global; the tensor views are checked
+against their storage before any byte is read through them.
 """
 from __future__ import annotations
 
@@ -55,6 +59,8 @@ def _rebuild_tensor_v2(storage, offset, shape, strides, requires_grad=False, hoo
 
 
 class _Unpickler(pickle.Unpickler):
+    """The only unpickler this reader uses; the globals it resolves call nothing outside this module."""
+
     def __init__(self, stream: BinaryIO):
         super().__init__(stream)
         self.storages: dict[str, tuple[np.dtype, int]] = {}
@@ -66,7 +72,8 @@ class _Unpickler(pickle.Unpickler):
             return _StorageType(name)
         if module == "collections" and name == "OrderedDict":
             return collections.OrderedDict
-        raise TorchFormatError(f"unexpected global {module}.{name} in the pickle")
+        raise TorchFormatError(f"refused global {module}.{name} in the pickle: a torch state dict names only "
+                               "tensors, storages and OrderedDict, and anything else could run code")
 
     def persistent_load(self, pid: tuple) -> str:
         # ('storage', storage_type, key, location, numel[, view_metadata])
@@ -78,28 +85,49 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Name -> array for every tensor in a legacy torch state dict file."""
-    with open(path, "rb") as f:
-        if pickle.load(f) != MAGIC_NUMBER:
-            raise TorchFormatError(f"{path}: not a legacy torch file (use torch.load for zip files)")
-        if pickle.load(f) != PROTOCOL_VERSION:
-            raise TorchFormatError(f"{path}: unsupported torch protocol version")
-        pickle.load(f)  # system info: endianness and type sizes; little-endian is all we meet
-        unpickler = _Unpickler(f)
-        graph = unpickler.load()
-        keys = pickle.load(f)
-        raw: dict[str, np.ndarray] = {}
-        for key in keys:
-            dtype, numel = unpickler.storages[key]
-            (count,) = struct.unpack("<q", f.read(8))
-            if count != numel:
-                raise TorchFormatError(f"{path}: storage {key} holds {count} elements, expected {numel}")
-            raw[key] = np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype)
-    return {name: _materialize(ref, raw) for name, ref in graph.items()}
+    """Name -> array for every tensor in a legacy torch state dict file; TorchFormatError names the file."""
+    try:
+        with open(path, "rb") as f:
+            return _read(f)
+    except TorchFormatError as e:
+        raise TorchFormatError(f"{path}: {e}") from None
+    except (pickle.UnpicklingError, EOFError) as e:
+        raise TorchFormatError(f"{path}: not a legacy torch file ({type(e).__name__}: {e})") from e
 
 
-def _materialize(ref: _TensorRef, raw: dict[str, np.ndarray]) -> np.ndarray:
-    storage = raw[ref.key]
+def _read(f: BinaryIO) -> dict[str, np.ndarray]:
+    if _Unpickler(f).load() != MAGIC_NUMBER:
+        raise TorchFormatError("not a legacy torch file (use torch.load for zip files)")
+    if _Unpickler(f).load() != PROTOCOL_VERSION:
+        raise TorchFormatError("unsupported torch protocol version")
+    _Unpickler(f).load()  # system info: endianness and type sizes; little-endian is all we meet
+    unpickler = _Unpickler(f)
+    graph = unpickler.load()
+    keys = _Unpickler(f).load()
+    if not isinstance(graph, dict) or not isinstance(keys, list):
+        raise TorchFormatError("not a state dict: the object graph is not a dict of tensors")
+    raw: dict[str, np.ndarray] = {}
+    for key in keys:
+        if key not in unpickler.storages:
+            raise TorchFormatError(f"storage {key} is listed but no tensor uses it")
+        dtype, numel = unpickler.storages[key]
+        (count,) = struct.unpack("<q", f.read(8))
+        if count != numel:
+            raise TorchFormatError(f"storage {key} holds {count} elements, expected {numel}")
+        raw[key] = np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype)
+    return {name: _materialize(name, ref, raw) for name, ref in graph.items()}
+
+
+def _materialize(name: str, ref: _TensorRef, raw: dict[str, np.ndarray]) -> np.ndarray:
+    storage = raw.get(ref.key) if isinstance(ref, _TensorRef) else None
+    if storage is None:
+        raise TorchFormatError(f"{name} is not a tensor with a stored storage")
+    # as_strided reads wherever offset and strides point: a view past the storage would read other memory
+    last = ref.offset + sum((d - 1) * s for d, s in zip(ref.shape, ref.strides))
+    if (len(ref.shape) != len(ref.strides) or ref.offset < 0 or min((*ref.shape, *ref.strides), default=0) < 0
+            or (0 not in ref.shape and last >= storage.size)):
+        raise TorchFormatError(f"{name}: offset {ref.offset}, shape {ref.shape}, strides {ref.strides} reach "
+                               f"outside its storage of {storage.size} elements")
     item = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[ref.offset:], shape=ref.shape, strides=tuple(s * item for s in ref.strides))

@@ -97,12 +97,21 @@ def test_a_missing_package_names_what_to_install():
 
 
 def test_a_file_that_is_not_a_detection_graph_is_refused(tmp_path):
-    from models.frozen_graph import load_detection_graph
+    from models.frozen_graph import read_graph_def
 
     junk = tmp_path / "frozen_inference_graph.pb"
     junk.write_bytes(b"\x00not a graph" * 10)
     with pytest.raises(ValueError, match="not a TensorFlow GraphDef|not a TF Object Detection API graph"):
-        load_detection_graph(junk)
+        read_graph_def(junk)
+
+
+def test_the_coco_graph_runs_only_allowed_ops():
+    from models import model_ops
+    from models.frozen_graph import read_graph_def
+
+    ops = model_ops.graph_def_ops(read_graph_def(builtin.lookup("detector", "coco").graph_path()))
+    assert model_ops.refusal(ops) is None
+    assert {"NonMaxSuppressionV2", "TensorArrayV3", "Enter", "DepthwiseConv2dNative"} <= ops, "the whole graph is read"
 
 
 def test_help_lists_every_builtin_name():

@@ -249,3 +249,36 @@ def test_a_hub_module_that_fails_to_load_is_fetched_again(toy_models, http_serve
                 load_model("classifier", f"{base}/module.tar.gz")
             assert list(hub_cache.iterdir()) == [], "a module that does not load is not kept"
     assert load_model("classifier", f"{base}/module.tar.gz").meta.input_size == 32
+
+
+@pytest.mark.slow
+def test_a_hub_module_reading_files_is_refused_and_kept_for_trusting(http_server, tmp_path_factory, monkeypatch):
+    """TF Hub modules are checked once unpacked, as local ones; a refusal keeps the download."""
+    import tensorflow as tf
+
+    from models.slots import UntrustedModelError
+    from tests.toy_models import _save
+
+    served, base = http_server
+    secret = served / "secret.txt"
+    secret.write_text("token")
+
+    class Leaky(tf.Module):
+        @tf.function
+        def classify(self, crops):
+            leaked = tf.cast(tf.equal(tf.io.read_file(str(secret)), "token"), tf.float32)
+            return {"scores": tf.reduce_max(tf.cast(crops[..., 2], tf.float32), axis=[1, 2]) / 255.0 + 0 * leaked}
+
+    module = Leaky()
+    source = _save(module, module.classify, tf.TensorSpec([None, 32, 32, 3], tf.uint8, name="crops"),
+                   tmp_path_factory.mktemp("leaky") / "module", {"kind": "classifier", "input_size": 32})
+    with tarfile.open(served / "leaky.tar.gz", "w:gz") as tar:
+        tar.add(source, arcname=".")
+    hub_cache = tmp_path_factory.mktemp("hub_untrusted")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_cache))
+    with pytest.raises(UntrustedModelError, match=r"classifier model from http://.*/leaky.tar.gz: its graph runs "
+                                                  r"ReadFile, which reads or writes files;"):
+        load_model("classifier", f"{base}/leaky.tar.gz")
+    assert len(list(hub_cache.iterdir())) == 1, "the refused download is kept"
+    (served / "leaky.tar.gz").unlink()  # trusting it now loads the kept copy
+    assert load_model("classifier", f"{base}/leaky.tar.gz", trust_model_code=True).meta.input_size == 32
