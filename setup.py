@@ -15,6 +15,8 @@ setuptools.setup(
     name="shelfscan",
     version="0.1.0",
     description="Count and measure a target product's bottles in photo archives, on Apache Beam.",
+    license="Apache-2.0",
+    license_files=["LICENSE", "THIRD_PARTY.md"],
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "models", "models.*"]),
     include_package_data=True,

@@ -130,19 +130,16 @@ def best_detection_threshold(images: Sequence[tuple[np.ndarray, np.ndarray, np.n
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (probability a random positive outscores a random negative; ties 1/2)."""
+    from scipy.stats import mannwhitneyu
+
     labels = np.asarray(labels).astype(bool).reshape(-1)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUC needs both classes; got {n_pos} positives and {n_neg} negatives")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    # Average ranks over ties (1-based), so tied pairs count one half.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    # The Mann-Whitney U of the positives counts the pairs they win, ties as one half: AUC = U / pairs.
+    u = mannwhitneyu(scores[labels], scores[~labels], method="asymptotic").statistic
+    return float(u / (n_pos * n_neg))
 
 
 class PRCurve(NamedTuple):

@@ -6,25 +6,23 @@ together.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
 from models import metrics
 
-Z95 = 1.959964
 MIN_CROPS, MIN_PER_CLASS, MIN_IMAGES = 200, 30, 20
 
 
-def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion; None when there are no trials."""
+def wilson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (scipy's); None when there are no trials."""
+    from scipy.stats import binomtest
+
     if trials <= 0:
         return None
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=level, method="wilson")
+    return round(float(ci.low), 4), round(float(ci.high), 4)
 
 
 def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[str], threshold: float,
