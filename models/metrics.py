@@ -5,27 +5,9 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from transforms.slicing import box_area, box_iou, intersect
 
-def _intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection areas of boxes [N,4] and [M,4] -> [N,M]."""
-    ix0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    return np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
-
-
-def _areas(a: np.ndarray) -> np.ndarray:
-    return np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes [N,4] and [M,4], both [x0, y0, x1, y1] (x1/y1 exclusive) -> [N,M]."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    inter = _intersections(a, b)
-    union = _areas(a)[:, None] + _areas(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+__all__ = ["box_iou"]  # evaluators and tests take it from here, beside the matching that uses it
 
 
 def match_greedy(pred_boxes: np.ndarray, pred_scores: np.ndarray, true_boxes: np.ndarray,
@@ -94,7 +76,8 @@ def drop_ignored(pred_boxes: np.ndarray, pred_scores: np.ndarray, true_boxes: np
     if not len(ignore) or not len(boxes):
         return boxes, scores
     unmatched = match_greedy(boxes, scores, true_boxes, iou_threshold) < 0
-    inside = _intersections(boxes, ignore).max(axis=1) >= iou_threshold * np.maximum(_areas(boxes), 1e-12)
+    inside = box_area(intersect(boxes[:, None], ignore[None, :])).max(axis=1) >= iou_threshold * np.maximum(
+        box_area(boxes), 1e-12)
     keep = ~(unmatched & inside)
     return boxes[keep], scores[keep]
 

@@ -6,11 +6,11 @@ from typing import Iterable, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult
 
 from transforms.areas import expected_area_px
 from transforms.crops import Crop
-from transforms.failures import batch_failures
+from transforms.failures import InferOrFail
 from transforms.letterbox import fit
 from transforms.records import BottleResult
 
@@ -62,10 +62,9 @@ class Classify(beam.PTransform):
 
     def expand(self, crops):
         tasks = crops | "MakeInputs" >> beam.Map(classifier_input, *self._input)
-        results, errors = tasks | "RunClassifier" >> RunInference(self._handler).with_exception_handling()
+        results, failed = tasks | "RunClassifier" >> InferOrFail(
+            self._handler, "classify", lambda task: task.crop.key.uri)
         split = results | "Split" >> beam.ParDo(_Split(self._threshold)).with_outputs(OTHERS, main="targets")
-        failed = errors.failed_inferences | "Failures" >> beam.FlatMap(
-            batch_failures, "classify", lambda task: task.crop.key.uri)
         return {"targets": split.targets, OTHERS: split[OTHERS], FAILURES: failed}
 
 

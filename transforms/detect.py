@@ -6,9 +6,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult
 
-from transforms.failures import batch_failures
+from transforms.failures import InferOrFail
 from transforms.letterbox import fit
 from transforms.records import DecodedImage, Detection
 from transforms.slicing import View, Window, WindowBoxes, merge, to_original, windows
@@ -127,10 +127,8 @@ class Detect(beam.PTransform):
     def expand(self, images):
         threshold, classes = self._score_threshold, self._class_filter
         tasks = images | "MakeInputs" >> beam.Map(detector_input, *self._input)
-        results, errors = tasks | "RunDetector" >> RunInference(self._handler).with_exception_handling()
+        results, failed = tasks | "RunDetector" >> InferOrFail(self._handler, "detect", lambda task: task.image.uri)
         detected = results | "ToOriginalPixels" >> beam.ParDo(_ToDetections(threshold, classes))
-        failed = errors.failed_inferences | "Failures" >> beam.FlatMap(
-            batch_failures, "detect", lambda task: task.image.uri)
         return {"detected": detected, FAILURES: failed}
 
 

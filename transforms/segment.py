@@ -6,11 +6,11 @@ from typing import Iterable, Sequence
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.ml.inference.base import PredictionResult
 
 from transforms.areas import choose_area, expected_area_px, mask_area_px, mask_outline
 from transforms.classify import ClassifiedCrop
-from transforms.failures import batch_failures
+from transforms.failures import InferOrFail
 from transforms.letterbox import fit
 from transforms.records import BottleResult
 
@@ -63,10 +63,9 @@ class Segment(beam.PTransform):
 
     def expand(self, targets):
         tasks = targets | "MakeInputs" >> beam.Map(segmenter_input, *self._input)
-        results, errors = tasks | "RunSegmenter" >> RunInference(self._handler).with_exception_handling()
+        results, failed = tasks | "RunSegmenter" >> InferOrFail(
+            self._handler, "segment", lambda task: task.classified.crop.key.uri)
         measured = results | "Measure" >> beam.ParDo(_Measure(*self._args))
-        failed = errors.failed_inferences | "Failures" >> beam.FlatMap(
-            batch_failures, "segment", lambda task: task.classified.crop.key.uri)
         return {"bottles": measured, FAILURES: failed}
 
 

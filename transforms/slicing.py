@@ -124,12 +124,23 @@ def cut_sides(boxes: np.ndarray, window: Window, height: int, width: int) -> np.
     return near & inner
 
 
-def _area(boxes: np.ndarray) -> np.ndarray:
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Areas of [..., 4] boxes [x0, y0, x1, y1]; an empty or inverted box has 0."""
     return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
 
 
-def _intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def intersect(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The boxes both a and b cover, broadcast over leading axes (inverted where they do not meet)."""
     return np.concatenate([np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])], axis=-1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes [N,4] and [M,4], both [x0, y0, x1, y1] (x1/y1 exclusive) -> [N,M]."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    inter = box_area(intersect(a[:, None], b[None, :]))
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 class _Seen(NamedTuple):
@@ -170,12 +181,12 @@ def agreement(seen: _Seen, i: int, others: np.ndarray) -> tuple[np.ndarray, np.n
     part when the other box does not fit its window: a slice shows a label or a shoulder of a bottle
     larger than the slice, often several, as bottles.
     """
-    shared = _intersect(seen.frames[i], seen.frames[others])
-    mine, theirs = _intersect(seen.boxes[i], shared), _intersect(seen.boxes[others], shared)
-    inter = _area(_intersect(mine, theirs))
+    shared = intersect(seen.frames[i], seen.frames[others])
+    mine, theirs = intersect(seen.boxes[i], shared), intersect(seen.boxes[others], shared)
+    inter = box_area(intersect(mine, theirs))
     with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.nan_to_num(inter / (_area(mine) + _area(theirs) - inter))
-        share_mine, share_theirs = np.nan_to_num(inter / _area(mine)), np.nan_to_num(inter / _area(theirs))
+        iou = np.nan_to_num(inter / (box_area(mine) + box_area(theirs) - inter))
+        share_mine, share_theirs = np.nan_to_num(inter / box_area(mine)), np.nan_to_num(inter / box_area(theirs))
     mine_inside = (share_mine >= INSIDE) & (seen.cut[i].any() | (seen.sharpness[i] > seen.sharpness[others]))
     theirs_inside = (share_theirs >= INSIDE) & (seen.cut[others].any(axis=1)
                                                 | (seen.sharpness[others] > seen.sharpness[i]))
@@ -206,8 +217,8 @@ def one_per_duplicate(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Indices of the boxes kept when, of boxes overlapping by IoU >= MATCH_IOU, only the best is (NMS)."""
     keep: list[int] = []
     for i in np.argsort(-scores, kind="stable"):
-        inter = _area(_intersect(boxes[i], boxes[keep]))
-        if not keep or (inter / (_area(boxes[i]) + _area(boxes[keep]) - inter)).max() < MATCH_IOU:
+        inter = box_area(intersect(boxes[i], boxes[keep]))
+        if not keep or (inter / (box_area(boxes[i]) + box_area(boxes[keep]) - inter)).max() < MATCH_IOU:
             keep.append(int(i))
     return np.array(sorted(keep), dtype=np.int64)
 

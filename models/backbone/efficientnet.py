@@ -160,3 +160,15 @@ def preprocess_photo(pixels: np.ndarray, size: int = 224) -> np.ndarray:
 
     image = Image.fromarray(pixels).convert("RGB").resize((size, size), Image.BILINEAR)
     return np.asarray(image, dtype=np.float32)
+
+
+def frozen_features(input_size: int, strides, name: str):
+    """The frozen backbone as a feature pyramid: image -> the outputs at `strides` (see endpoints), in
+    that order; what the bundled detector and segmenter heads are trained on."""
+    import keras
+
+    base = efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
+    ends = endpoints(base)
+    model = keras.Model(base.input, [ends[s] for s in strides], name=name)
+    model.trainable = False
+    return model

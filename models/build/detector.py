@@ -46,15 +46,9 @@ class DetectorConfig:
 
 def feature_model(input_size: int):
     """The frozen backbone: uint8/float image -> features at each of LEVELS' strides."""
-    import keras
-
     from models.backbone import efficientnet
 
-    base = efficientnet.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
-    ends = efficientnet.endpoints(base)
-    model = keras.Model(base.input, [ends[s] for s in LEVELS], name="backbone_features")
-    model.trainable = False
-    return model
+    return efficientnet.frozen_features(input_size, LEVELS, "backbone_features")
 
 
 def head_model(grid: int, channels: Sequence[int], width: int):

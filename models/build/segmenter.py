@@ -43,15 +43,9 @@ class SegmenterConfig:
 
 def feature_model(input_size: int):
     """The frozen backbone cut after its last stride-16 block: image -> [s2, s4, s8, s16]."""
-    import keras
-
     from models.backbone import efficientnet
 
-    base = efficientnet.efficientnet_lite0(include_top=False, input_shape=(input_size, input_size, 3))
-    ends = efficientnet.endpoints(base)
-    model = keras.Model(base.input, [ends[s] for s in sorted(LEVELS)], name="backbone_s16")
-    model.trainable = False
-    return model
+    return efficientnet.frozen_features(input_size, sorted(LEVELS), "backbone_s16")
 
 
 def decoder_model(input_size: int, channels: dict[int, int], widths: tuple[int, ...]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from scipy.special import expit
 
 FEATURE_LAYER = "head_relu"
 
@@ -43,10 +44,6 @@ def _traced(model) -> Callable[[np.ndarray], np.ndarray]:
 
     fn = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
     return lambda batch: fn(tf.constant(batch)).numpy()
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, np.float64)))  # no overflow
 
 
 def grad_cam(features: np.ndarray, logit_from_features: Callable[[Any], Any]) -> np.ndarray:
@@ -117,7 +114,7 @@ class FineTunedClassifier:
 
     def score(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
         out = [self._logits(inputs[i:i + batch_size])[:, 0] for i in range(0, len(inputs), batch_size)]
-        return _sigmoid(np.concatenate(out)) if out else np.zeros(0)
+        return expit(np.concatenate(out).astype(np.float64)) if out else np.zeros(0)
 
     def cam(self, inputs: np.ndarray) -> np.ndarray:
         features = np.asarray(self.spatial(inputs.astype(np.float32), training=False))

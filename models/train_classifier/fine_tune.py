@@ -11,6 +11,7 @@ import logging
 from typing import Callable
 
 import numpy as np
+from scipy.special import expit
 
 from models.train_classifier.classifiers import FineTunedClassifier
 
@@ -75,7 +76,7 @@ def fine_tune(make_input: Callable[[int], np.ndarray], labels: np.ndarray, weigh
     def val_loss() -> float:
         logits = np.concatenate([np.asarray(model(val_inputs[i:i + 32].astype(np.float32), training=False))[:, 0]
                                  for i in range(0, len(val_inputs), 32)])
-        p = np.clip(1 / (1 + np.exp(-logits.astype(np.float64))), 1e-7, 1 - 1e-7)
+        p = np.clip(expit(logits.astype(np.float64)), 1e-7, 1 - 1e-7)
         return float(-np.mean(val_labels * np.log(p) + (1 - val_labels) * np.log(1 - p)))
 
     best = (val_loss(), model.get_weights(), 0)

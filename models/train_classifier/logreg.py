@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.special import expit
 
 
 class LogRegWeights(NamedTuple):
@@ -11,10 +12,6 @@ class LogRegWeights(NamedTuple):
 
     coef: np.ndarray  # [D] float64
     intercept: float
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))  # no overflow warnings for large |z|
 
 
 def _objective(A: np.ndarray, y: np.ndarray, sw: np.ndarray, theta: np.ndarray, l2: float) -> float:
@@ -53,7 +50,7 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray
     theta[-1] = np.log((sw @ y + 1.0) / (sw @ (1 - y) + 1.0))  # start at the base rate
     value = _objective(A, y, sw, theta, l2)
     for _ in range(max_iter):
-        p = _sigmoid(A @ theta)
+        p = expit(A @ theta)
         grad = A.T @ (sw * (p - y)) + penalty * theta
         hess = (A * (sw * p * (1 - p))[:, None]).T @ A + np.diag(penalty + 1e-10)
         step = np.linalg.solve(hess, grad)
@@ -78,7 +75,7 @@ def decision_function(weights: LogRegWeights, X: np.ndarray) -> np.ndarray:
 
 def predict_proba(weights: LogRegWeights, X: np.ndarray) -> np.ndarray:
     """P(y=1) per row of X."""
-    return _sigmoid(decision_function(weights, X))
+    return expit(decision_function(weights, X))
 
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
