@@ -12,6 +12,15 @@ OURS = ("pipeline", "transforms", "models")
 
 def configure(verbose: bool) -> None:
     """Call before TensorFlow is imported: its C++ logging reads the environment once, at import."""
+    configure_logging(verbose)
+    if not verbose:
+        from models.tf_import import import_tensorflow
+
+        import_tensorflow()
+
+
+def configure_logging(verbose: bool) -> None:
+    """configure() without importing TensorFlow: what the checks before it (pipeline.validate) need."""
     fmt = "%(levelname)s %(name)s: %(message)s"
     if verbose:
         logging.basicConfig(level=logging.INFO, format=fmt)
@@ -26,7 +35,4 @@ def configure(verbose: bool) -> None:
     # tensorflow_hub's import warns; PYTHONWARNINGS carries the filter into worker processes too
     os.environ.setdefault("PYTHONWARNINGS", "ignore:pkg_resources is deprecated:UserWarning")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    from models.tf_import import import_tensorflow
-
-    import_tensorflow()
 

@@ -20,6 +20,7 @@ class ScanReport:
     wall_s: the whole run, from the command's start (imports and model loading count); pipeline_s: the
     Beam job alone.
     failure_types: "stage/error_type" -> inputs.
+    failure_examples: "stage/error_type" -> one failure's "uri: message", for the most common types.
     """
 
     scan_id: str
@@ -31,6 +32,7 @@ class ScanReport:
     output: str
     pipeline_s: float = 0.0
     failure_types: dict = dataclasses.field(default_factory=dict)
+    failure_examples: dict = dataclasses.field(default_factory=dict)
     report: str | None = None  # where the visual report is, or how to write it
     models: str = ""  # "detector X, classifier Y, segmenter Z"
     note: str | None = None  # what the user must know about these results
@@ -40,13 +42,16 @@ class ScanReport:
         return self.images / self.wall_s if self.wall_s > 0 else 0.0
 
     def table(self) -> str:
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.failure_types.items(), key=lambda kv: -kv[1]))
+        common = common_failures(self.failure_types)
+        kinds = ", ".join(f"{n} {kind}" for kind, n in common)
         rows = [
             ("scan_id", self.scan_id),
             ("images", f"{self.images} ({self.images - self.failures} summarized, {self.failures} failed)"),
             ("bottles", self.bottles),
             ("targets", self.targets),
             ("failures", f"{self.failures}" + (f": {kinds}" if kinds else "")),
+            *(("", f"{kind}, e.g. {_clip(self.failure_examples[kind])}") for kind, _ in common[:EXAMPLES]
+              if kind in self.failure_examples),
             ("wall time", f"{self.wall_s:.1f} s, the whole command (the Beam job itself: {self.pipeline_s:.1f} s)"),
             ("throughput", f"{self.images_per_s:.2f} img/s over the whole run"),
             ("output", self.output),
@@ -59,6 +64,42 @@ class ScanReport:
             rows.append(("report", self.report))
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+EXAMPLES = 3  # failure types the closing table shows an example of
+
+
+def common_failures(failure_types: dict[str, int]) -> list[tuple[str, int]]:
+    """(type, count), most common first; ties by name, so the table reads the same each run."""
+    return sorted(failure_types.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def failure_examples(output: str, scan_id: str, kinds: list[str]) -> dict[str, str]:
+    """One "uri: message" per wanted "stage/error_type", read from the scan's failures Parquet (Parquet
+    output only), stopping once each has one: a look at the failures table without opening it."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.write import scan_prefix
+
+    wanted, found = set(kinds), {}
+    pattern = FileSystems.join(scan_prefix(output, "failures", scan_id), "*.parquet")
+    for meta in FileSystems.match([pattern])[0].metadata_list:
+        with FileSystems.open(meta.path, compression_type="uncompressed") as f:
+            for batch in pq.ParquetFile(f).iter_batches(columns=["image_uri", "stage", "error_type", "message"]):
+                for row in batch.to_pylist():
+                    kind = f"{row['stage']}/{row['error_type']}"
+                    if kind in wanted and kind not in found:
+                        uri, message = row["image_uri"], row["message"]
+                        found[kind] = message if uri in message else f"{uri}: {message}"
+                if len(found) == len(wanted):
+                    return found
+    return found
 
 
 DEMO_CLASSIFIER_NOTE = ("the demo classifier knows only the synthetic demo brand 'micellar_rose', so "
@@ -96,6 +137,20 @@ def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: fl
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
                       counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
 
+
+def with_failure_examples(report: ScanReport, output: str) -> ScanReport:
+    """The report with an example of each of its most common failure types, from --output (Parquet only)."""
+    kinds = [kind for kind, _ in common_failures(report.failure_types)[:EXAMPLES]]
+    if not kinds or is_bigquery(output):
+        return report
+    try:
+        examples = failure_examples(output, report.scan_id, kinds)
+    except (OSError, ValueError) as e:  # the counts still stand; the examples are a convenience
+        _LOG.warning("no failure examples for the closing table: %s", e)
+        return report
+    return dataclasses.replace(report, failure_examples=examples)
+
+
 def report_hint(output: str, scan_id: str) -> str | None:
     """What the closing table says about a report that was not asked for (None for BigQuery output)."""
     if is_bigquery(output):
@@ -128,6 +183,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html.")
     args = p.parse_args(argv)
     from pipeline.visual_report.page import write_report
+    from transforms.write import check_scan_id
+
+    try:
+        check_scan_id(args.scan_id)
+    except ValueError as e:  # one line and usage's exit status, as for the scan itself
+        print(f"pipeline.report: {e}", file=sys.stderr)
+        sys.exit(2)
 
     try:
         where = write_report(args.output, args.scan_id, args.report_path)

@@ -12,9 +12,11 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline import logs
-from pipeline.options import SAMPLES, LocalRunOptions, ScanOptions, default_scan_id
+from pipeline.inputs import scan_patterns
+from pipeline.options import LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine, process_age_s
-from pipeline.report import ScanReport, models_line, report_hint, scan_report, write_visual_report
+from pipeline.report import (ScanReport, models_line, report_hint, scan_report, with_failure_examples,
+                             write_visual_report)
 from pipeline.sinks import write_rows
 from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
 from transforms.incremental import parse_modified_after
@@ -51,7 +53,7 @@ def cutoff(modified_after: str | None) -> float | None:
 
 def scan_config(scan: ScanOptions) -> ScanConfig:
     detector, classifier, segmenter = model_settings(scan)
-    patterns = tuple(scan.input or ([] if scan.input_list else [str(SAMPLES / "images" / "*.jpg")]))
+    patterns = scan_patterns(scan.input, scan.input_list)
     return ScanConfig(
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
@@ -69,15 +71,18 @@ def submits_remotely(options: PipelineOptions) -> bool:
     return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
-def run(argv: list[str] | None = None, started: float | None = None) -> ScanReport | None:
+def run(argv: list[str] | None = None, started: float | None = None, checked: bool = False
+        ) -> ScanReport | None:
     """Parse options, build the scan and run it; locally, wait and return the scan's report.
 
+    checked: check_options already passed (main checks before TensorFlow is imported).
     On Dataflow this returns None once the job is submitted (or the template is written).
     """
     started = time.monotonic() if started is None else started  # model loading counts
     argv = list(sys.argv[1:] if argv is None else argv)
     options = PipelineOptions(argv)
-    check_options(argv, options)
+    if not checked:
+        check_options(argv, options)
     scan = options.view_as(ScanOptions)
     cfg = scan_config(scan)
     remote = submits_remotely(options)
@@ -101,8 +106,8 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
     job_s = time.monotonic() - job_started
     report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
     models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
-    return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
-                               report=report, models=models, note=note)
+    done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s)
+    return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note)
 
 
 def print_help() -> None:
@@ -122,18 +127,29 @@ def failure_verdict(report: ScanReport, max_failure_rate: float | None) -> str |
     return None
 
 
+def _refuse(error: OptionError) -> None:
+    print(f"shelfscan: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     if {"-h", "--help"} & set(sys.argv[1:]):
         print_help()
         return
-    logs.configure(verbose=any(a in ("--verbose", "--verbose=true") for a in sys.argv[1:]))
+    argv = sys.argv[1:]
+    verbose = any(a in ("--verbose", "--verbose=true") for a in argv)
+    logs.configure_logging(verbose)
+    try:  # before TensorFlow is even imported, so a mistake costs about what --help does
+        check_options(argv, PipelineOptions(argv))
+    except OptionError as e:  # before any work: one line, as argparse would
+        _refuse(e)
+    logs.configure(verbose)
     from models.slots import ModelLoadError
 
     try:
-        report = run(sys.argv[1:], started=time.monotonic() - process_age_s())
-    except OptionError as e:  # before any work: one line, as argparse would
-        print(f"shelfscan: {e}", file=sys.stderr)
-        sys.exit(2)
+        report = run(argv, started=time.monotonic() - process_age_s(), checked=True)
+    except OptionError as e:
+        _refuse(e)
     except ModelLoadError as e:  # before any image is read: say why, without a traceback
         sys.exit(f"shelfscan: {e}")
     if report is not None:

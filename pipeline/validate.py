@@ -1,4 +1,5 @@
-"""Check the command line before any work: unknown flags, ranges, the sink. Each error is one line."""
+"""Check the command line before any work: unknown flags, ranges, the sink, the inputs. Each error is one
+line."""
 from __future__ import annotations
 
 import difflib
@@ -140,10 +141,51 @@ def check_output(output: str, options: PipelineOptions) -> None:
     if "://" not in output and os.path.isfile(output):
         raise OptionError(f"--output {output} is a file; give a directory (it will hold summaries/ and "
                           "failures/) or bq://PROJECT.DATASET.TABLE")
+    if "://" not in output:
+        check_writable(output)
+
+
+def check_writable(output: str) -> None:
+    """A local output must take a file: a read-only or full disk would otherwise show only after the whole
+    scan, as a long traceback from the writer. Creates and removes a probe, and any folders it needed."""
+    missing = []  # outermost first
+    folder = os.path.abspath(output)
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    created = []
+    try:
+        for new in missing:
+            os.mkdir(new)
+            created.append(new)
+        probe = os.path.join(output, f".shelfscan-probe-{os.getpid()}")
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+                f.flush()
+                os.fsync(f.fileno())  # a full disk may refuse only once the block is allocated
+        finally:
+            if os.path.lexists(probe):
+                os.remove(probe)
+    except OSError as e:
+        raise OptionError(f"--output {output} is not writable ({e.strerror or e}); free some space or choose "
+                          "a folder you can write to") from None
+    finally:
+        for new in reversed(created):
+            os.rmdir(new)
+
+
+def check_inputs(scan: ScanOptions) -> None:
+    from pipeline import inputs
+
+    try:
+        inputs.check_inputs(inputs.scan_patterns(scan.input, scan.input_list), scan.input_list)
+    except inputs.InputError as e:
+        raise OptionError(str(e)) from None
 
 
 def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
-    """Everything that can be known from the command line alone; raises OptionError."""
+    """Everything that can be known before models load, without scanning; raises OptionError."""
     if argv is not None:
         check_flags(argv)
     scan = options.view_as(ScanOptions)
@@ -152,3 +194,4 @@ def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
     parse_class_filter(scan.detector_class_filter)
     check_modified_after(scan.modified_after)
     check_output(scan.output, options)
+    check_inputs(scan)

@@ -2,27 +2,25 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
-import re
 import stat
 import urllib.parse
 from typing import Iterable, Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileMetadata, FileSystem
+from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.image_file import CloudError as _CloudError
 from transforms.image_file import DecodeError, read_bytes
 from transforms.incremental import DropScanned, modified_after
+from transforms.listing import folder_pattern, has_wildcard, local_pattern, walk_pattern
 from transforms.records import Failure
 
-try:  # what GCS (and other Google storage clients) raise on 403/404/5xx: not an OSError
-    from google.api_core.exceptions import GoogleAPIError as _CloudError
-except ImportError:  # apache-beam without [gcp]
-    _CloudError = OSError
-
 FAILURES = "failures"
-_GLOB = re.compile(r"^[^[*?]*")  # what Beam's match lists: the part of a pattern before any wildcard
+# what listing a pattern may raise for a reason worth telling (a folder gone, access, an unknown scheme)
+LIST_ERRORS = (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,36 +78,46 @@ def local_entry(path: str) -> FileEntry | None:
     return FileEntry(file_uri(path), path, info.st_size, info.st_mtime, kind)
 
 
-def match_local(pattern: str) -> list[FileEntry]:
-    """Beam's local match (same pattern language), keeping what it drops: dangling links and FIFOs."""
-    if pattern.endswith(os.sep):
-        pattern += "*"
-    prefix = _GLOB.match(pattern).group(0)
-    if prefix == pattern:
+def match_local(pattern: str, limit: int | None = None) -> list[FileEntry]:
+    """Beam's local match (same pattern language, walking only as deep as the pattern asks; see
+    transforms.listing), keeping what Beam drops: dangling links and FIFOs. A folder means everything
+    under it. With a limit, listing stops at that many entries."""
+    pattern = local_pattern(pattern)
+    if not has_wildcard(pattern):
         entry = local_entry(pattern) if os.path.lexists(pattern) else None
         return [entry] if entry else []
-    regex = re.compile(FileSystem.translate_pattern(pattern))
-    root = os.path.dirname(prefix)
-    found = []
-    for folder, _, names in os.walk(root or os.curdir):
-        for name in names:
-            path = os.path.join(folder, name) if root else os.path.relpath(os.path.join(folder, name))
-            if regex.match(path):
-                entry = local_entry(path)
-                if entry:
-                    found.append(entry)
-    return sorted(found, key=lambda e: e.path)
+    found = (entry for entry in map(local_entry, walk_pattern(pattern)) if entry)
+    return sorted(itertools.islice(found, limit), key=lambda e: e.path)
 
 
 def _is_directory(metadata: FileMetadata) -> bool:
     return metadata.path.endswith("/")
 
 
-def match_entries(pattern: str) -> list[FileEntry]:
+def _match_remote(pattern: str, limit: int | None) -> list[FileEntry]:
+    ask = limit
+    while True:
+        found = FileSystems.match([pattern], [ask])[0].metadata_list
+        files = [FileEntry(m.path, m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                 for m in found if not _is_directory(m)]
+        if ask is None or len(files) >= ask or len(found) < ask:
+            return files
+        # folder placeholders ("photos/", listed first) took the places: look further
+        ask = ask * 100 if ask < 10_000 else None
+
+
+def match_entries(pattern: str, limit: int | None = None) -> list[FileEntry]:
+    """What a pattern matches (at most `limit` entries where the filesystem lists lazily). A name
+    without wildcards that no object has is taken as a folder: object stores have no folders, only
+    names sharing a prefix."""
     if "://" not in pattern:
-        return match_local(pattern)
-    return [FileEntry(m.path, m.path, m.size_in_bytes, m.last_updated_in_seconds)
-            for m in FileSystems.match([pattern])[0].metadata_list if not _is_directory(m)]
+        return match_local(pattern, limit)
+    if pattern.endswith("/"):
+        pattern = folder_pattern(pattern)
+    found = _match_remote(pattern, limit)
+    if not found and not has_wildcard(pattern):
+        found = _match_remote(folder_pattern(pattern), limit)
+    return found
 
 
 def literal_entry(uri: str) -> list[FileEntry]:
@@ -134,7 +142,7 @@ class _Match(beam.DoFn):
     def process(self, pattern: str) -> Iterable:
         try:
             found = literal_entry(pattern) if self._literal else match_entries(pattern)
-        except (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError) as e:
+        except LIST_ERRORS as e:
             yield beam.pvalue.TaggedOutput(FAILURES, Failure(
                 file_uri(pattern), "read", type(e).__name__,
                 f"listing {file_uri(pattern)} failed ({e}); check the bucket/folder exists and your list access"))

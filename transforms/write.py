@@ -34,7 +34,7 @@ _GLOB_CHARS = re.compile(r"([*?\[])")
 
 def check_scan_id(scan_id: str) -> str:
     """The scan_id if it is one safe path segment (letters, digits, - _ .); ValueError otherwise."""
-    if not _SAFE_NAME.match(scan_id) or scan_id in (".", "..") or len(scan_id) > MAX_SCAN_ID:
+    if not _SAFE_NAME.fullmatch(scan_id) or scan_id in (".", "..") or len(scan_id) > MAX_SCAN_ID:
         raise ValueError(
             f"--scan_id {scan_id[:140]!r} is not a safe name: use up to {MAX_SCAN_ID} letters, digits, "
             "'-', '_' or '.' (not '.' or '..'), e.g. store12-2026-11-24")

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from pipeline.report import ScanReport, with_failure_examples
 from pipeline.report import main as report_main
 from pipeline.visual_report import collect
 from pipeline.visual_report.page import write_report
@@ -77,6 +78,30 @@ def test_reservoir_is_uniform_enough():
 def test_missing_scan_names_the_place(tmp_path, capsys):
     with pytest.raises(SystemExit, match="no Parquet files for scan 'nope'"):
         report_main([str(tmp_path), "--scan_id", "nope"])
+
+
+def test_an_unsafe_scan_id_is_one_line_and_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        report_main([str(tmp_path), "--scan_id", "../x"])
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip() == ("pipeline.report: --scan_id '../x' is not a safe name: use up to 128 "
+                                               "letters, digits, '-', '_' or '.' (not '.' or '..'), e.g. "
+                                               "store12-2026-11-24")
+
+
+def test_the_closing_table_shows_an_example_of_the_common_failures(tmp_path):
+    write_scan(tmp_path / "out", 3, tmp_path, failures=5)  # 3 not_an_image, 2 truncated
+    types = {"decode/truncated": 2, "decode/not_an_image": 3, "read/not_found": 1, "detect/Oops": 1}
+    report = with_failure_examples(ScanReport("r1", 8, 0, 0, 5, 1.0, "out", failure_types=types), str(tmp_path / "out"))
+    assert report.failure_examples == {"decode/not_an_image": "/in/bad0.jpg: re-export the file",
+                                       "decode/truncated": "/in/bad1.jpg: re-export the file"}
+    lines = report.table().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("failures"))
+    assert lines[at].endswith("5: 3 decode/not_an_image, 2 decode/truncated, 1 detect/Oops, 1 read/not_found")
+    assert [line.strip() for line in lines[at + 1:at + 3]] == [
+        "decode/not_an_image, e.g. /in/bad0.jpg: re-export the file",
+        "decode/truncated, e.g. /in/bad1.jpg: re-export the file"]
+    assert lines[at + 3].startswith("wall time"), "a type without an example row in the Parquet shows none"
 
 
 def test_report_renders_with_images_and_plots(tmp_path, page):

@@ -1,6 +1,7 @@
 """The command line is checked before any work: a bad one exits 2 with one line, and touches nothing."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ def test_a_mistyped_flag_exits_2_naming_it_and_the_closest_one(tmp_path):
     (["--decode_threads", "-1"], "--decode_threads -1: must be at least 0"),
     (["--scan_id", "a" * 300], "not a safe name"),
     (["--scan_id", "*"], "not a safe name"),
+    (["--scan_id", "abc\n"], "not a safe name"),  # re.match's $ would let the newline through
     (["--detector_class_filter", "bottle"], "not comma-separated integers"),
     (["--modified_after", "yesterday"], "ISO 8601"),
     (["--output", "bq://p.ds.t"], "--temp_location is not set; add --temp_location=gs://"),
@@ -71,6 +73,17 @@ def test_hostile_scan_ids_touch_nothing(tmp_path, scan_id):
         run(["--output", str(out), "--scan_id", scan_id])
     assert sorted(p for p in tmp_path.rglob("*")) == before
     assert all(p.read_bytes() == b"keep" for p in tmp_path.rglob("*.parquet"))
+
+
+def test_an_output_that_cannot_take_a_file_is_refused_and_left_as_it_was(tmp_path):
+    if not os.path.isdir("/sys"):
+        pytest.skip("needs sysfs, which takes no new files even from root")
+    with pytest.raises(OptionError, match="--output /sys/shelfscan/out is not writable"):
+        run(["--output", "/sys/shelfscan/out"])
+    run_output = tmp_path / "new" / "out"
+    with pytest.raises(OptionError, match="no file or folder is named"):  # the output passed; inputs did not
+        run(["--output", str(run_output), "--input", str(tmp_path / "missing.jpg")])
+    assert not (tmp_path / "new").exists(), "the probe removes the folders it made"
 
 
 def test_an_output_that_is_a_file_is_refused(tmp_path):

@@ -11,7 +11,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from google.api_core.exceptions import Forbidden
 
-from transforms.read import FileEntry, ReadImages, _Read, file_uri, parse_input_list, read_input_list
+from transforms.read import (FileEntry, ReadImages, _Read, file_uri, match_entries, parse_input_list,
+                             read_input_list)
 
 
 def test_input_list_lines_are_literal_names():
@@ -40,7 +41,7 @@ def test_read_errors_become_failures_not_crashes(tmp_path, monkeypatch):
 
 
 def _files(tmp_path):
-    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub").mkdir(parents=True)
     for name in ("a.jpg", "b.jpg", "c.png", "sub/d.jpg"):
         (tmp_path / name).write_bytes(name.encode())
     return tmp_path
@@ -62,6 +63,25 @@ def test_overlapping_patterns_read_each_file_once_and_empty_ones_fail(tmp_path):
     result.wait_until_finish()
     read = result.metrics().query(MetricsFilter().with_namespace("shelfscan").with_name("images_read"))
     assert sum(c.committed for c in read["counters"]) == 3
+
+
+def test_a_folder_input_reads_every_file_under_it(tmp_path):
+    root = _files(tmp_path / "in")
+    (root / "sub" / "deeper").mkdir()
+    (root / "sub" / "deeper" / "e.jpg").write_bytes(b"e")
+    with TestPipeline() as p:
+        out = p | ReadImages([str(root)])
+        assert_that(out["images"] | beam.Keys(), equal_to([str(root / n) for n in (
+            "a.jpg", "b.jpg", "c.png", "sub/d.jpg", "sub/deeper/e.jpg")]))
+
+
+def test_a_gs_folder_is_every_object_under_it(gcs_emulator, tmp_path):
+    uri = gcs_emulator.upload_dir(_files(tmp_path / "in"), "read-folder")
+    names = {"a.jpg", "b.jpg", "c.png", "sub/d.jpg"}
+    for folder in (uri, uri + "/"):
+        assert {e.uri.removeprefix(uri + "/") for e in match_entries(folder)} == names
+    assert [e.uri for e in match_entries(f"{uri}/*.jpg")] == [f"{uri}/a.jpg", f"{uri}/b.jpg"]
+    assert len(match_entries(f"{uri}/**", limit=1)) == 1
 
 
 def test_input_list_adds_uris_and_reports_missing_ones(tmp_path):
