@@ -18,6 +18,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("source", help="crops.jsonl (pipeline.run --crops_output DIR writes DIR/crops.jsonl) or a "
                                   "folder of crop images; labels go to FOLDER/crops.jsonl")
     p.add_argument("--port", type=int, default=8765, help="Port on 127.0.0.1; 0 picks a free one.")
+    p.add_argument("--allow", action="append", default=[], metavar="DIR",
+                   help="A folder or gs:// prefix whose images the page may show besides the list's own "
+                        "folder (repeatable). Nothing outside these is ever read.")
     return p.parse_args(argv)
 
 
@@ -27,11 +30,15 @@ def main(argv: list[str] | None = None) -> None:
         store = LabelStore(args.source)
     except LabelError as e:
         sys.exit(f"models.label: {e}")
-    server = make_server(store, port=args.port)
+    try:
+        server = make_server(store, port=args.port, allow=args.allow)
+    except OSError as e:
+        print(f"models.label: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass --port 0 to "
+              "pick a free port, or another --port", file=sys.stderr)
+        sys.exit(2)
     counts = store.counts()
     print(f"labeling {counts['total']} crops ({counts['labeled']} labeled) in {store.path}\n"
-          f"open http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C stops; labels are already saved)",
-          flush=True)
+          f"open {server.url}  (Ctrl-C stops; labels are already saved)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -123,6 +123,12 @@ class LabelStore:
         self._history: list[Change] = []
         self._lock = threading.Lock()
 
+    def record(self, position: int) -> dict:
+        """The row shown at display `position` (IndexError if there is none)."""
+        if not 0 <= position < len(self.order):
+            raise IndexError(f"no crop at position {position}")
+        return self.records[self.order[position]]
+
     def image_uri(self, position: int) -> str:
         """Where the image shown at display `position` lives."""
         uri = self.records[self.order[position]]["uri"]

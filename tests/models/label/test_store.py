@@ -14,6 +14,7 @@ from PIL import Image
 
 from models.label.server import serve_in_background
 from models.label.store import LabelError, LabelStore, certainty_order
+from tests.models.label.client import page_token, post
 
 
 def write_crops(folder, scores, name="crops.jsonl"):
@@ -103,9 +104,8 @@ def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path)
         lines = [server.stdout.readline(), server.stdout.readline()]
         url = re.search(r"http://127\.0\.0\.1:\d+/", lines[1]).group(0)
         assert "labeling 3 crops (0 labeled)" in lines[0]
-        request = urllib.request.Request(url + "api/label", data=json.dumps({"position": 0, "label": "target"}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        assert json.loads(urllib.request.urlopen(request, timeout=10).read())["target"] == 1
+        status, counts = post(url, "/api/label", {"position": 0, "label": "target"}, page_token(url))
+        assert status == 200 and counts["target"] == 1
         with urllib.request.urlopen(url + "crop/0.jpg", timeout=10) as image:
             assert image.headers["Content-Type"] == "image/jpeg" and image.read(2) == b"\xff\xd8"
     finally:
