@@ -8,6 +8,7 @@ that cannot be made becomes a placeholder naming the reason, said once on the te
 """
 from __future__ import annotations
 
+import collections
 import io
 import os
 import sys
@@ -15,11 +16,19 @@ import textwrap
 import threading
 from typing import Callable, Sequence
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from transforms.image_file import CloudError, DecodeError, Limits, load_image, local_path
+from transforms.records import DecodedImage
 
-CROP_SIDE = 400  # long side of a served crop: sharp at 200 CSS px on a 2x screen
+CROP_SIDE = 400  # long side of a served crop or context crop: sharp at 200 CSS px on a 2x screen
+PHOTO_SIDE = 1600  # long side of the whole photo, enough for a laptop screen
+DECODE_SIDE = 2400  # photos are decoded at most this large: context crops keep detail, memory stays small
+CONTEXT_MARGIN = 0.4  # shelf shown around a box, each way, as a share of the box's long side
+PHOTOS_KEPT = 4  # decoded photos kept: the crops of one page mostly come from a few photos
+OUTLINE = (255, 0, 170)  # magenta: visible on shelves, bottles and white paper alike
+VIEWS = ("crop", "context", "photo")
 
 
 class NotServed(Exception):
@@ -86,6 +95,41 @@ def placeholder(reason: str, side: int = 200) -> bytes:
     return _jpeg(image)
 
 
+def _box(record: dict) -> tuple[float, float, float, float] | None:
+    box = record.get("box")
+    if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+        return None
+    x0, y0, x1, y1 = map(float, box)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def has_photo(record: dict) -> bool:
+    """Whether a row names its source photo and the box in it (pipeline.run --crops_output rows do)."""
+    return isinstance(record.get("image_uri"), str) and _box(record) is not None
+
+
+def context_window(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The part of a width x height photo shown around `box`: the box plus CONTEXT_MARGIN, clipped."""
+    x0, y0, x1, y1 = box
+    margin = CONTEXT_MARGIN * max(x1 - x0, y1 - y0)
+    return (max(0, int(x0 - margin)), max(0, int(y0 - margin)),
+            min(width, int(np.ceil(x1 + margin))), min(height, int(np.ceil(y1 + margin))))
+
+
+def _outlined(photo: DecodedImage, window: tuple[int, int, int, int], box, side: int) -> Image.Image:
+    """`window` of the photo (original pixels) scaled to `side` at most, with `box` outlined."""
+    sx, sy = photo.scale_x, photo.scale_y
+    wx0, wy0, wx1, wy1 = window
+    cut = photo.pixels[int(wy0 * sy):max(int(wy0 * sy) + 1, int(wy1 * sy)),
+                       int(wx0 * sx):max(int(wx0 * sx) + 1, int(wx1 * sx))]
+    image = _fit(Image.fromarray(np.ascontiguousarray(cut)), side)
+    k = image.width / max(1, cut.shape[1])  # output pixels per decoded pixel
+    x0, y0, x1, y1 = box
+    rect = [(x0 - wx0) * sx * k, (y0 - wy0) * sy * k, (x1 - wx0) * sx * k - 1, (y1 - wy0) * sy * k - 1]
+    ImageDraw.Draw(image).rectangle(rect, outline=OUTLINE, width=max(2, round(max(image.size) / 130)))
+    return image
+
+
 class CropImages:
     """Makes the pictures for the rows of one crops.jsonl at `base` (its folder), reading only inside
     `allow` (the folder itself is always allowed); `say` hears one line per picture that cannot be made."""
@@ -95,11 +139,33 @@ class CropImages:
         self.base = base
         self.roots = normalize_roots([base, *allow])
         self.say, self.limits = say, limits
+        self._photos: collections.OrderedDict[str, DecodedImage] = collections.OrderedDict()
+        self._photo_lock = threading.Lock()  # one photo decoded at a time: 48 cards must not decode 48 photos at once
         self._said: set[str] = set()
         self._said_lock = threading.Lock()
 
-    def picture(self, position: int, record: dict) -> bytes:
-        """A JPEG of the crop at display `position`, or a placeholder with the reason it cannot be made."""
+    def photo_allowed(self, record: dict) -> bool:
+        """Whether the row's source photo may be read (checked by name only, nothing is read)."""
+        if not has_photo(record):
+            return False
+        try:
+            resolve(record["image_uri"], self.base, self.roots)
+            return True
+        except NotServed:
+            return False
+
+    def picture(self, position: int, record: dict, view: str) -> bytes:
+        """A JPEG for the row at display `position`: the crop alone, with shelf around it, or the whole
+        photo; a placeholder with the reason when it cannot be made. A context the photo cannot give
+        falls back to the crop alone."""
+        if view != "crop" and has_photo(record):
+            try:
+                return self._from_photo(record, view)
+            except (NotServed, DecodeError, OSError, CloudError) as e:
+                self._say_once(f"photo:{record['image_uri']}", f"crop {position}: the photo {record['image_uri']!r} "
+                               f"is not shown ({e}); {self._hint(e)}")
+        if view == "photo":
+            return placeholder("the whole photo is not available")
         try:
             path = resolve(record["uri"], self.base, self.roots)
             crop = load_image(path, self.limits, max_side=CROP_SIDE)
@@ -108,6 +174,24 @@ class CropImages:
                            f"{self._hint(e)}")
             return placeholder(str(e) if isinstance(e, NotServed) else getattr(e, "error_type", "unreadable"))
         return _jpeg(_fit(Image.fromarray(crop.pixels), CROP_SIDE))
+
+    def _from_photo(self, record: dict, view: str) -> bytes:
+        photo = self._photo(resolve(record["image_uri"], self.base, self.roots))
+        box = _box(record)
+        if view == "photo":
+            return _jpeg(_outlined(photo, (0, 0, photo.width, photo.height), box, PHOTO_SIDE))
+        return _jpeg(_outlined(photo, context_window(box, photo.width, photo.height), box, CROP_SIDE))
+
+    def _photo(self, path: str) -> DecodedImage:
+        with self._photo_lock:
+            if path in self._photos:
+                self._photos.move_to_end(path)
+                return self._photos[path]
+            photo = load_image(path, self.limits, max_side=DECODE_SIDE)
+            self._photos[path] = photo
+            if len(self._photos) > PHOTOS_KEPT:
+                self._photos.popitem(last=False)
+            return photo
 
     def _hint(self, error: Exception) -> str:
         if isinstance(error, NotServed):

@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 from urllib.parse import parse_qs, urlparse
 
 from models.label.guard import MAX_BODY, Guard, new_nonce, new_token, security_headers
-from models.label.images import CropImages, say_on_stderr
-from models.label.store import LabelError, LabelStore
+from models.label.images import VIEWS, CropImages, say_on_stderr
+from models.label.store import Filter, LabelError, LabelStore
 
 MAX_PAGE = 200
 
@@ -27,6 +27,20 @@ class BadRequest(ValueError):
 def _page(token: str, nonce: str) -> bytes:
     html = resources.files("models.label").joinpath("page.html").read_text(encoding="utf-8")
     return html.replace("__TOKEN__", token).replace("__NONCE__", nonce).encode("utf-8")
+
+
+def _filter(query: dict[str, str]) -> Filter:
+    def score(name: str) -> float | None:
+        return float(query[name]) if query.get(name, "") != "" else None
+    return Filter(unlabeled=query.get("unlabeled") == "1", predicted=query.get("predicted") or None,
+                  min_score=score("min"), max_score=score("max"))
+
+
+def _positions(text: str) -> list[int]:
+    positions = [int(p) for p in text.split(",") if p != ""]
+    if len(positions) > MAX_PAGE:
+        raise BadRequest(f"at most {MAX_PAGE} crops at a time")
+    return positions
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -78,17 +92,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(_page(self.guard.token, nonce), "text/html; charset=utf-8", nonce=nonce)
             elif url.path == "/api/state":
                 self._json(self.store.counts())
+            elif url.path == "/api/select":
+                self._json({"positions": self.store.select(_filter(query)), **self.store.counts()})
             elif url.path == "/api/crops":
-                limit = min(int(query.get("limit", 60)), MAX_PAGE)
-                self._json({"crops": self.store.page(int(query.get("offset", 0)), limit),
-                            **self.store.counts()})
+                positions = _positions(query.get("positions", ""))
+                crops = self.store.crops(positions)
+                for crop in crops:
+                    crop["photo"] = self.images.photo_allowed(self.store.record(crop["position"]))
+                self._json({"crops": crops, **self.store.counts()})
             elif url.path.startswith("/crop/"):
-                position = int(url.path.removeprefix("/crop/").split(".")[0])
-                self._send(self.images.picture(position, self.store.record(position)), "image/jpeg", cache=True)
+                self._picture(int(url.path.removeprefix("/crop/").split(".")[0]), query.get("view", "crop"))
             else:
                 self._json({"error": f"no such path {url.path}"}, HTTPStatus.NOT_FOUND)
         except (BadRequest, ValueError, IndexError) as e:
             self._json({"error": str(e)}, HTTPStatus.BAD_REQUEST)
+
+    def _picture(self, position: int, view: str) -> None:
+        if view not in VIEWS:
+            raise BadRequest(f"unknown view {view!r}; expected one of {VIEWS}")
+        record = self.store.record(position)
+        self._send(self.images.picture(position, record, view), "image/jpeg", cache=True)
 
     def _body(self) -> dict:
         try:
@@ -114,9 +137,14 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body()
             if path == "/api/label":
                 self._json(self.store.label(_field(body, "position", int), _field(body, "label", str)))
+            elif path == "/api/bulk":
+                positions = _field(body, "positions", list)
+                if len(positions) > MAX_PAGE:
+                    raise BadRequest(f"at most {MAX_PAGE} crops at a time")
+                self._json(self.store.label_many(positions, _field(body, "label", str)))
             elif path == "/api/undo":
-                position, counts = self.store.undo()
-                self._json({"position": position, **counts})
+                positions, counts = self.store.undo()
+                self._json({"positions": positions, **counts})
             else:
                 self._json({"error": f"no such path {path}"}, HTTPStatus.NOT_FOUND)
         except (BadRequest, LabelError) as e:
@@ -134,7 +162,8 @@ def make_server(store: LabelStore, host: str = "127.0.0.1", port: int = 0, allow
                 say: Callable[[str], None] = say_on_stderr) -> ThreadingHTTPServer:
     """A server for `store` bound to host:port (0: any free port); call serve_forever() to run it.
 
-    allow: folders or gs:// prefixes besides the list's own folder whose images may be shown; say: hears one line per picture that cannot be shown.
+    allow: folders or gs:// prefixes besides the list's own folder whose images may be shown (the source
+    photos, for the shelf around each crop); say: hears one line per picture that cannot be shown.
     Raises OSError when the port cannot be bound. The server's `url` is the only address it answers on,
     and its `token` is what its page sends with every API call."""
     handler = type("Handler", (_Handler,), {"store": store, "images": CropImages(store.base, allow, say)})

@@ -49,7 +49,9 @@ def label_in_browser(page, crops_jsonl: Path, truth: dict[str, str]) -> None:
             name = page.evaluate("state.crops[state.focus].name")
             page.keyboard.press("T" if truth[name] == "target" else "O")
             page.wait_for_function(f"() => document.querySelector('#done').textContent.startsWith('{done} of {total}')")
-            if done < total:  # the page moves on by itself, to the next page when this one is done
+            if done < total:  # on to the next crop; a finished page stays until N asks for the next
+                if page.evaluate("state.crops.every(c => c.label)"):
+                    page.keyboard.press("N")
                 page.wait_for_function("() => state.crops[state.focus] && !state.crops[state.focus].label")
     finally:
         server.shutdown()
