@@ -34,6 +34,7 @@ def crop_record(classified: ClassifiedCrop, threshold: float) -> dict:
         "detection_score": round(float(crop.detection_score), 4),
         "target_score": round(classified.target_score, 4),
         "predicted": "target" if classified.target_score >= threshold else "other",
+        "threshold": round(float(threshold), 4),  # so the labeling page can show the score against it
         # 1 at the threshold, 0 at a confident 0 or 1: label these first.
         "uncertainty": round(1 - abs(classified.target_score - threshold) / max(threshold, 1 - threshold), 4),
     }

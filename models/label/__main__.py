@@ -1,7 +1,9 @@
 """Label crops in the browser: `python -m models.label crops.jsonl` (or a folder of crops, local or gs://).
 
-Serves a page on 127.0.0.1 and prints its URL. Crops show least certain first; T target, O other,
-S skip, U undo. Every label is saved to the crops.jsonl at once; stop the server with Ctrl-C.
+Serves a page on 127.0.0.1 and prints its URL. Crops show least certain first, with the shelf around
+them when their photo can be read; T target, O other, S skip, Shift+O the rest of the page other,
+U undo, arrows move, N/P next/previous page, Z the whole photo. Every label is saved to the crops.jsonl at once; stop the
+server with Ctrl-C.
 """
 from __future__ import annotations
 
@@ -18,7 +20,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("source", help="crops.jsonl (pipeline.run --crops_output DIR writes DIR/crops.jsonl) or a "
                                   "folder of crop images; labels go to FOLDER/crops.jsonl")
     p.add_argument("--port", type=int, default=8765, help="Port on 127.0.0.1; 0 picks a free one.")
+    p.add_argument("--allow", action="append", default=[], metavar="DIR",
+                   help="A folder or gs:// prefix whose images the page may show besides the list's own "
+                        "folder, e.g. the scanned photos, for the shelf around each crop (repeatable). "
+                        "Nothing outside these is ever read.")
     return p.parse_args(argv)
+
+
+def _photos_line(store: LabelStore, server) -> str | None:
+    """One line when rows name source photos the server may not read, saying how to show them."""
+    outside = [r["image_uri"] for r in store.records
+               if "image_uri" in r and not server.images.photo_allowed(r)]
+    if not outside:
+        return None
+    return (f"{len(outside)} crops come from photos outside the allowed folders (e.g. {outside[0]}), so they show "
+            "without the shelf around them; pass --allow FOLDER to show it")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,11 +43,17 @@ def main(argv: list[str] | None = None) -> None:
         store = LabelStore(args.source)
     except LabelError as e:
         sys.exit(f"models.label: {e}")
-    server = make_server(store, port=args.port)
+    try:
+        server = make_server(store, port=args.port, allow=args.allow)
+    except OSError as e:
+        print(f"models.label: cannot listen on 127.0.0.1:{args.port} ({e.strerror or e}); pass --port 0 to "
+              "pick a free port, or another --port", file=sys.stderr)
+        sys.exit(2)
     counts = store.counts()
     print(f"labeling {counts['total']} crops ({counts['labeled']} labeled) in {store.path}\n"
-          f"open http://127.0.0.1:{server.server_address[1]}/  (Ctrl-C stops; labels are already saved)",
-          flush=True)
+          f"open {server.url}  (Ctrl-C stops; labels are already saved)", flush=True)
+    if line := _photos_line(store, server):
+        print(f"models.label: {line}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

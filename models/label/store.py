@@ -78,13 +78,14 @@ def folder_records(folder: str) -> list[dict]:
 
 
 def certainty_order(records: list[dict]) -> list[int]:
-    """Record positions, least certain first (by `uncertainty`, else the score's distance from 0.5)."""
+    """Record positions, least certain first (by `uncertainty`, else the score's distance from the row's
+    threshold, 0.5 without one)."""
     def key(i: int) -> tuple:
         r = records[i]
         if r.get("uncertainty") is not None:
             return (-float(r["uncertainty"]), i)
         if r.get("target_score") is not None:
-            return (abs(float(r["target_score"]) - 0.5), i)
+            return (abs(float(r["target_score"]) - float(r.get("threshold") or 0.5)), i)
         return (0.0, i)
     return sorted(range(len(records)), key=key)
 
@@ -95,6 +96,36 @@ class Change:
 
     record: int
     before: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """Which crops the page shows: all by default; unlabeled only, predicted `predicted`, a score range."""
+
+    unlabeled: bool = False
+    predicted: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+    def keeps(self, record: dict) -> bool:
+        if self.unlabeled and record["label"]:
+            return False
+        if self.predicted and predicted(record) != self.predicted:
+            return False
+        score = record.get("target_score")
+        if self.min_score is not None and (score is None or float(score) < self.min_score):
+            return False
+        return self.max_score is None or (score is not None and float(score) <= self.max_score)
+
+
+def predicted(record: dict) -> str | None:
+    """The classifier's label for a row: its `predicted`, else its score against its threshold."""
+    if record.get("predicted"):
+        return str(record["predicted"])
+    score, threshold = record.get("target_score"), record.get("threshold")
+    if score is None or threshold is None:
+        return None
+    return "target" if float(score) >= float(threshold) else "other"
 
 
 class LabelStore:
@@ -120,8 +151,15 @@ class LabelStore:
                 raise LabelError(f"{self.path}:{n}: expected a JSON object with a 'uri'")
             r.setdefault("label", "")
         self.order = certainty_order(self.records)  # display position -> record position
-        self._history: list[Change] = []
+        self._position = {record: position for position, record in enumerate(self.order)}
+        self._history: list[tuple[Change, ...]] = []  # one entry per request, so a bulk label undoes at once
         self._lock = threading.Lock()
+
+    def record(self, position: int) -> dict:
+        """The row shown at display `position` (IndexError if there is none)."""
+        if not 0 <= position < len(self.order):
+            raise IndexError(f"no crop at position {position}")
+        return self.records[self.order[position]]
 
     def image_uri(self, position: int) -> str:
         """Where the image shown at display `position` lives."""
@@ -137,37 +175,55 @@ class LabelStore:
                 "first_unlabeled": unlabeled[0] if unlabeled else None, "can_undo": bool(self._history),
                 "file": self.path}
 
+    def select(self, keep: Filter = Filter()) -> list[int]:
+        """Display positions of the crops `keep` keeps, least certain first."""
+        return [p for p, i in enumerate(self.order) if keep.keeps(self.records[i])]
+
     def page(self, offset: int, limit: int) -> list[dict]:
         """The crops shown at display positions [offset, offset + limit)."""
+        return self.crops(range(max(offset, 0), min(offset + limit, len(self.order))))
+
+    def crops(self, positions) -> list[dict]:
+        """What the page shows of the crops at display `positions` (IndexError if one does not exist)."""
         out = []
-        for position in range(max(offset, 0), min(offset + limit, len(self.order))):
-            r = self.records[self.order[position]]
+        for position in positions:
+            r = self.record(position)
             out.append({"position": position, "label": r["label"] or "", "target_score": r.get("target_score"),
-                        "predicted": r.get("predicted"), "name": r["uri"].rsplit("/", 1)[-1],
-                        "group": r.get("group", "")})
+                        "threshold": r.get("threshold"), "predicted": predicted(r),
+                        "name": r["uri"].rsplit("/", 1)[-1], "group": r.get("group", "")})
         return out
 
     def label(self, position: int, label: str) -> dict:
+        """Label one crop; returns the counts."""
+        return self.label_many([position], label)
+
+    def label_many(self, positions: list[int], label: str) -> dict:
+        """Label the crops at display `positions` with one save, undone as one step; returns the counts."""
         if label not in LABELS:
             raise LabelError(f"unknown label {label!r}; expected one of {LABELS}")
-        if not 0 <= position < len(self.order):
-            raise LabelError(f"no crop at position {position}")
+        if not positions:
+            raise LabelError("no crops to label")
+        for position in positions:
+            if type(position) is not int or not 0 <= position < len(self.order):
+                raise LabelError(f"no crop at position {position!r}")
         with self._lock:
-            record = self.order[position]
-            self._history.append(Change(record, self.records[record]["label"] or ""))
-            self.records[record]["label"] = label
+            records = list(dict.fromkeys(self.order[p] for p in positions))
+            self._history.append(tuple(Change(i, self.records[i]["label"] or "") for i in records))
+            for i in records:
+                self.records[i]["label"] = label
             self._save()
             return self.counts()
 
-    def undo(self) -> tuple[int | None, dict]:
-        """Revert the last label; returns (display position reverted or None, counts)."""
+    def undo(self) -> tuple[list[int], dict]:
+        """Revert the last request's labels; returns (display positions reverted, [] if none; counts)."""
         with self._lock:
             if not self._history:
-                return None, self.counts()
-            change = self._history.pop()
-            self.records[change.record]["label"] = change.before
+                return [], self.counts()
+            changes = self._history.pop()
+            for change in changes:
+                self.records[change.record]["label"] = change.before
             self._save()
-            return self.order.index(change.record), self.counts()
+            return sorted(self._position[c.record] for c in changes), self.counts()
 
     def _save(self) -> None:
         write_atomically(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))

@@ -48,9 +48,11 @@ def label_in_browser(page, crops_jsonl: Path, truth: dict[str, str]) -> None:
         for done in range(1, total + 1):
             name = page.evaluate("state.crops[state.focus].name")
             page.keyboard.press("T" if truth[name] == "target" else "O")
-            page.wait_for_function(f"document.querySelector('#done').textContent.startsWith('{done} of {total}')")
-            if done < total:  # the page moves on by itself, to the next page when this one is done
-                page.wait_for_function("state.crops[state.focus] && !state.crops[state.focus].label")
+            page.wait_for_function(f"() => document.querySelector('#done').textContent.startsWith('{done} of {total}')")
+            if done < total:  # on to the next crop; a finished page stays until N asks for the next
+                if page.evaluate("state.crops.every(c => c.label)"):
+                    page.keyboard.press("N")
+                page.wait_for_function("() => state.crops[state.focus] && !state.crops[state.focus].label")
     finally:
         server.shutdown()
         server.server_close()

@@ -113,7 +113,7 @@ def test_crops_output_lists_every_detected_crop_least_certain_first(toy_models, 
             x0, y0, x1, y1 = record["box"]
             assert abs(crop.width - (x1 - x0)) <= 1 and abs(crop.height - (y1 - y0)) <= 1
         assert record["label"] == "" and record["group"] == record["image_uri"]
-        assert record["predicted"] in ("target", "other")
+        assert record["predicted"] == ("target" if record["target_score"] >= record["threshold"] else "other")
 
 
 def test_a_model_that_cannot_load_stops_the_job_before_it_starts(tmp_path):

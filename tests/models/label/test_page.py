@@ -1,5 +1,7 @@
 """The labeling page in a real browser: click, keys, paging, reload, undo; then read the file on disk."""
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -29,6 +31,8 @@ def labeled(path) -> dict[str, str]:
 
 def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     url, path = labeling
+    blocked = []  # the page runs under its own strict CSP: nothing of it may be refused
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(url)
     cards = page.locator(".card")
     cards.first.wait_for()
@@ -39,13 +43,13 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
 
     first_uri = page.evaluate("state.crops[0].name")
     cards.nth(0).get_by_role("button", name="T target").click()
-    page.wait_for_function("document.querySelector('#done').textContent.startsWith('1 of 60')")
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
     assert labeled(path) == {f"crops/{first_uri}": "target"}
     assert page.evaluate("state.focus") == 1  # moved on by itself
 
     for key in "OTS":
         page.keyboard.press(key)
-    page.wait_for_function("document.querySelector('#done').textContent.startsWith('4 of 60')")
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('4 of 60')")
     assert sorted(labeled(path).values()) == ["other", "skip", "target", "target"]
     assert "target 2" in page.inner_text("#counts") and "left 56" in page.inner_text("#counts")
 
@@ -56,11 +60,162 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     assert page.locator(".card.skip").count() == 1
 
     page.keyboard.press("U")  # undoes the skip, the last label made, even after a reload
-    page.wait_for_function("document.querySelector('#done').textContent.startsWith('3 of 60')")
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('3 of 60')")
     assert sorted(labeled(path).values()) == ["other", "target", "target"]
     assert page.evaluate("state.focus") == 3
 
     page.click("#next")
-    page.wait_for_function("state.offset === 48")
+    page.wait_for_function("() => state.offset === 48")
     assert page.locator(".card").count() == 12
     assert page.locator(".card img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert blocked == []
+
+
+ATTACK = """<!doctype html><title>cat pictures</title><img id="peek" src="TARGETcrop/0.jpg">
+<script>
+const label = '{"position": 0, "label": "skip"}';
+Promise.allSettled([
+  fetch("TARGETapi/label", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: label}),
+  fetch("TARGETapi/label", {method: "POST", headers: {"Content-Type": "application/json"}, body: label}),
+  fetch("TARGETapi/state").then(r => r.text()),
+  new Promise((ok, no) => { const img = document.getElementById("peek");
+                            img.complete ? (img.naturalWidth ? ok() : no()) : (img.onload = ok, img.onerror = no); }),
+]).then(results => { window.results = results.map(r => r.status); });
+</script>"""
+
+
+def test_a_page_on_another_origin_cannot_label_or_read(page, labeling):
+    url, path = labeling
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = ATTACK.replace("TARGET", url).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/")
+        page.wait_for_function("() => window.results !== undefined")
+        # every answer carries Cross-Origin-Resource-Policy: same-origin, so even the no-cors POST and the
+        # <img> fail in the browser; what matters most is below: nothing reached the file
+        assert page.evaluate("window.results") == ["rejected"] * 4
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+    assert labeled(path) == {}
+
+
+def positions_shown(page) -> list[int]:
+    return page.evaluate("[...document.querySelectorAll('.card')].map(c => Number(c.dataset.position))")
+
+
+def test_rest_of_page_other_is_one_undoable_step_and_the_page_never_moves(page, labeling):
+    url, path = labeling
+    page.goto(url)
+    page.locator(".card.focus").wait_for()
+    shown = positions_shown(page)
+    page.keyboard.press("T")
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
+    page.keyboard.press("Shift+O")  # the 47 crops left on this page, one request
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('48 of 60')")
+    assert sorted(labeled(path).values()).count("other") == 47
+    assert "page is done" in page.inner_text("#hint")
+    page.keyboard.press("S")  # on a finished page a key labels the focused card, and the page stays
+    page.wait_for_function("() => document.querySelector('#c-skip').textContent === 'skip 1'")
+    assert positions_shown(page) == shown and page.evaluate("state.offset") == 0
+    page.keyboard.press("U")
+    page.keyboard.press("U")  # undoes the whole bulk step at once
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
+    assert list(labeled(path).values()) == ["target"]
+    assert positions_shown(page) == shown
+    assert page.locator("#finished").is_hidden()
+
+    page.keyboard.press("N")
+    page.wait_for_function("() => state.offset === 48")
+    page.click("#rest")
+    page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('13 of 60')")
+    page.keyboard.press("P")
+    page.wait_for_function("() => state.offset === 0")
+    page.keyboard.press("Shift+O")
+    page.locator("#finished").wait_for()  # nothing left: say how to train
+    assert f"python -m models.train_classifier --data {path} --out my_classifier" in page.inner_text("#finished")
+    assert sorted(set(labels_on_disk(path).values())) == ["other", "target"]
+
+
+def test_filters_keep_their_cards_while_labeling(page, labeling):
+    url, path = labeling
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows[:3]:
+        row["label"] = "other"
+    path.write_text("".join(json.dumps(dict(r, threshold=0.6)) + "\n" for r in rows))
+    server, url = serve_in_background(LabelStore(str(path)))  # a second server reading the new rows
+    try:
+        page.goto(url)
+        page.locator(".card.focus").wait_for()
+        page.select_option("#f-predicted", "target")
+        page.wait_for_function("() => document.querySelector('#matching').textContent === '24 match'")
+        assert set(page.locator(".pred .target").all_inner_texts()) == {"target"}
+        assert page.locator(".pred .other").count() == 0
+        page.fill("#f-min", "0.7")
+        page.fill("#f-max", "0.8")
+        page.locator("#f-max").dispatch_event("change")
+        page.wait_for_function("() => state.crops.every(c => c.target_score >= 0.7 && c.target_score <= 0.8)")
+        assert 0 < page.locator(".card").count() < 24
+        page.fill("#f-min", "")
+        page.fill("#f-max", "")
+        page.select_option("#f-predicted", "")
+        page.check("#f-unlabeled")
+        page.wait_for_function("() => document.querySelector('#matching').textContent === '57 match'")
+        shown, focus = positions_shown(page), page.evaluate("state.focus")
+        page.locator("#grid").click(position={"x": 1, "y": 1})  # back from the inputs to the grid's keys
+        page.keyboard.press("O")  # labeled, but its card stays: the next click lands where it aims
+        page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('4 of 60')")
+        assert positions_shown(page) == shown and page.evaluate("state.focus") == focus + 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_all_four_arrow_keys_move_in_the_grid(page, labeling):
+    url, _ = labeling
+    page.goto(url)
+    page.locator(".card.focus").wait_for()
+    start = page.evaluate("state.focus")
+    columns = page.evaluate("columns()")
+    assert columns > 2
+    moves = [("ArrowRight", 1), ("ArrowDown", 1 + columns), ("ArrowLeft", columns), ("ArrowUp", 0)]
+    for key, expected in moves:
+        page.keyboard.press(key)
+        assert page.evaluate("state.focus") == start + expected, key
+    focused = page.locator(".card.focus")
+    assert focused.count() == 1 and int(focused.get_attribute("data-position")) == page.evaluate(
+        "state.crops[state.focus].position")
+
+
+def test_the_page_works_on_a_phone(browser, labeling):
+    url, path = labeling
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3,
+                                  is_mobile=True, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        page.locator(".card.focus").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        buttons = page.locator("button:visible, select:visible, input[type=number]:visible")
+        assert buttons.count() > 10
+        for box in (buttons.nth(k).bounding_box() for k in range(buttons.count())):
+            assert box["height"] >= 40 and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert page.evaluate("getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length") == 2
+        page.locator(".card").first.get_by_role("button", name="target").tap()
+        page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
+        assert list(labeled(path).values()) == ["target"]
+    finally:
+        context.close()

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from models.label.server import serve_in_background
-from models.label.store import LabelError, LabelStore, certainty_order
+from models.label.store import Filter, LabelError, LabelStore, certainty_order
+from tests.models.label.client import page_token, post
 
 
 def write_crops(folder, scores, name="crops.jsonl"):
@@ -34,6 +35,8 @@ def test_least_certain_first():
     records = [{"target_score": 0.99}, {"target_score": 0.5}, {"target_score": 0.1}, {"target_score": 0.6}]
     assert certainty_order(records) == [1, 3, 2, 0]
     assert certainty_order([{"uncertainty": 0.1}, {"uncertainty": 0.9}]) == [1, 0]
+    # by the row's threshold when it has one: 0.9 is the least certain crop at a threshold of 0.85
+    assert certainty_order([{"target_score": 0.5, "threshold": 0.85}, {"target_score": 0.9, "threshold": 0.85}]) == [1, 0]
 
 
 def test_label_saves_the_file_and_undo_restores_it(tmp_path):
@@ -46,8 +49,8 @@ def test_label_saves_the_file_and_undo_restores_it(tmp_path):
     on_disk = {json.loads(line)["uri"]: json.loads(line)["label"] for line in path.read_text().splitlines()}
     assert on_disk == {"crops/c0000.jpg": "", "crops/c0001.jpg": "target", "crops/c0002.jpg": ""}
     store.label(2, "other")
-    position, counts = store.undo()
-    assert position == 2 and counts["other"] == 0
+    positions, counts = store.undo()
+    assert positions == [2] and counts["other"] == 0
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["", "target", ""]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temp file left behind
     assert path.stat().st_mode & 0o777 == 0o644
@@ -103,12 +106,43 @@ def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path)
         lines = [server.stdout.readline(), server.stdout.readline()]
         url = re.search(r"http://127\.0\.0\.1:\d+/", lines[1]).group(0)
         assert "labeling 3 crops (0 labeled)" in lines[0]
-        request = urllib.request.Request(url + "api/label", data=json.dumps({"position": 0, "label": "target"}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        assert json.loads(urllib.request.urlopen(request, timeout=10).read())["target"] == 1
+        status, counts = post(url, "/api/label", {"position": 0, "label": "target"}, page_token(url))
+        assert status == 200 and counts["target"] == 1
         with urllib.request.urlopen(url + "crop/0.jpg", timeout=10) as image:
             assert image.headers["Content-Type"] == "image/jpeg" and image.read(2) == b"\xff\xd8"
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["target", "", ""]
+
+
+def test_label_many_saves_once_and_undoes_as_one_step(tmp_path):
+    path = write_crops(tmp_path, [0.5, 0.9, 0.1, 0.45])
+    store = LabelStore(str(path))
+    store.label(0, "target")
+    counts = store.label_many([1, 2, 3], "other")
+    assert (counts["other"], counts["unlabeled"]) == (3, 0)
+    assert sorted(labels for labels in (json.loads(line)["label"] for line in path.read_text().splitlines())) == [
+        "other", "other", "other", "target"]
+    positions, counts = store.undo()
+    assert positions == [1, 2, 3] and (counts["other"], counts["target"]) == (0, 1)
+    with pytest.raises(LabelError, match="no crop at position"):
+        store.label_many([1, 99], "other")
+    assert store.counts()["other"] == 0  # nothing of a refused request is saved
+
+
+def test_filters_select_unlabeled_predicted_and_score_range(tmp_path):
+    path = write_crops(tmp_path, [0.1, 0.3, 0.5, 0.7, 0.9])
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:  # a threshold of 0.6, as crops_output writes it, and no `predicted` on one row
+        row["threshold"] = 0.6
+        row["predicted"] = "target" if row["target_score"] >= 0.6 else "other"
+    del rows[4]["predicted"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    store = LabelStore(str(path))
+    scores = lambda positions: sorted(store.record(p)["target_score"] for p in positions)  # noqa: E731
+    assert scores(store.select(Filter(predicted="target"))) == [0.7, 0.9]  # 0.9 by its score and threshold
+    assert scores(store.select(Filter(min_score=0.3, max_score=0.7))) == [0.3, 0.5, 0.7]
+    store.label(store.select(Filter(min_score=0.5, max_score=0.5))[0], "skip")
+    assert scores(store.select(Filter(unlabeled=True, predicted="other"))) == [0.1, 0.3]
+    assert store.crops([0])[0]["threshold"] == 0.6
