@@ -14,7 +14,7 @@ from transforms.decode import DecodeImages, PixelNeed
 from transforms.detect import Detect
 from transforms.incremental import ScannedUris
 from transforms.progress import CountRows
-from transforms.read import ReadImages
+from transforms.read import LISTED, ReadImages
 from transforms.segment import Segment
 from transforms.summarize import ScanContext, Summarize, failure_row, input_root, utc_now
 
@@ -116,5 +116,5 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
     summaries = summary["summaries"]
     p | "Count" >> CountRows(cfg.progress_board, inputs=(read["images"], read["failures"]),
                              detected=(crops[IMAGES], *early), summaries=(summaries,),
-                             failures=(*early, summary["failures"]))
+                             failures=(*early, summary["failures"]), listed=read[LISTED])
     return {"summaries": summaries, "failures": failures}

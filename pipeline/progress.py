@@ -10,11 +10,12 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 
 from transforms.progress import read_board
 
 BAR_FORMAT = "scanning {n_fmt}/{total_fmt} images |{bar:20}| {rate_noinv_fmt} ETA {remaining}{postfix}"
-WAITING_FORMAT = "scanning: loading models, listing inputs{postfix} [{elapsed}]"
+WAITING_FORMAT = "scanning {n_fmt} images, still listing inputs{postfix} [{elapsed}]"
 
 
 class ProgressLine:
@@ -34,11 +35,17 @@ class ProgressLine:
 
             tty = hasattr(self._stream, "isatty") and self._stream.isatty()
             self._interval = 0.5 if tty else 10.0  # a log file gets a line every 10 s, not a flood
+            # smoothing=0: the rate is images over the time since the job started, as the closing table has it
             self._bar = tqdm(total=None, unit=" img", file=self._stream, bar_format=WAITING_FORMAT,
-                             mininterval=0, dynamic_ncols=True, leave=True, delay=0)
+                             mininterval=0, dynamic_ncols=True, leave=True, delay=0, smoothing=0)
             self._thread = threading.Thread(target=self._loop, name="shelfscan-progress", daemon=True)
             self._thread.start()
         return self
+
+    def job_started(self) -> None:
+        """The rate counts from here: what came before (models, graph) is the closing table's wall time."""
+        if self._bar is not None:
+            self._bar.start_t = self._bar.last_print_t = time.time()
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -48,12 +55,10 @@ class ProgressLine:
         """Redraw from the board; returns the counts it drew."""
         counts = read_board(self.board)
         done = counts["detected"]  # summary rows only appear at the very end (see transforms.progress)
-        if done and self._bar.total != max(counts["inputs"], done):  # inputs are all listed by now
-            self._bar.total = max(counts["inputs"], done)
+        if "listed" in counts and self._bar.total is None:  # the total is fixed before any ETA shows
+            self._bar.total = max(counts["listed"], done)
             self._bar.bar_format = BAR_FORMAT
         postfix = f"{counts['failures']} failed" if counts["failures"] else ""
-        if not done and counts["inputs"]:
-            postfix = f"{counts['inputs']} found"
         self._bar.set_postfix_str(postfix, refresh=False)
         self._bar.update(done - self._bar.n)
         self._bar.refresh()

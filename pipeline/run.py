@@ -1,163 +1,78 @@
-"""Entry point: `python -m pipeline.run [Beam options] [scan options]` (see --help)."""
+"""Entry point: `python -m pipeline.run [scan options] [Beam options]` (see --help).
+
+The scan itself is pipeline.scan's; this module speaks first (pipeline.status), before Beam and
+TensorFlow load, then checks the options and inputs, loads the models and runs the scan.
+"""
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import logging
 import sys
 import time
+from typing import Any
 
-import apache_beam as beam
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
-
-from pipeline.graph import ModelSettings, ScanConfig, build_scan
-from pipeline import logs
-from pipeline.inputs import scan_patterns
-from pipeline.options import LocalRunOptions, ScanOptions, default_scan_id
-from pipeline.progress import ProgressLine, process_age_s
-from pipeline.report import (ScanReport, models_line, report_hint, scan_report, with_failure_examples,
-                             write_visual_report)
-from pipeline.sinks import write_rows
-from pipeline.validate import OptionError, check_options, full_parser, parse_class_filter
-from transforms.incremental import parse_modified_after
-from transforms.slicing import slice_size_for
-
-_LOG = logging.getLogger("pipeline.run")
-
-
-def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, ModelSettings]:
-    """Load each model once here, so a model that cannot load fails the job before it starts."""
-    from models import slots
-
-    wanted = {
-        "detector": (scan.detector, {"threshold": scan.detector_score_threshold,
-                                     "class_filter": parse_class_filter(scan.detector_class_filter)},
-                     scan.detector_batch_size),
-        "classifier": (scan.classifier, {"threshold": scan.classifier_threshold},
-                       scan.classifier_batch_size),
-        "segmenter": (scan.segmenter, {}, scan.segmenter_batch_size),
-    }
-    settings = []
-    for slot, (uri, overrides, batch) in wanted.items():
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        meta = slots.load_model(slot, uri, trust_model_code=scan.trust_model_code, **overrides).meta
-        settings.append(ModelSettings(slot, uri, overrides, meta, batch, scan.trust_model_code))
-    return tuple(settings)
-
-
-def cutoff(modified_after: str | None) -> float | None:
-    if modified_after is None:
-        return None
-    return parse_modified_after(modified_after, datetime.datetime.now(datetime.timezone.utc))
-
-
-def scan_config(scan: ScanOptions) -> ScanConfig:
-    detector, classifier, segmenter = model_settings(scan)
-    patterns = scan_patterns(scan.input, scan.input_list)
-    return ScanConfig(
-        patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
-        detector=detector, classifier=classifier, segmenter=segmenter,
-        slice_size=slice_size_for(scan.slice_size, detector.meta.extra), slice_overlap=scan.slice_overlap,
-        area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
-        max_image_bytes=scan.max_image_bytes, decode_bottle_share=scan.decode_bottle_share,
-        decode_threads=scan.decode_threads,
-        large_model=scan.large_model, model_copies=scan.model_copies,
-        crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
-        skip_scanned_in=scan.output if scan.skip_scanned else None)
-
-
-def submits_remotely(options: PipelineOptions) -> bool:
-    """Dataflow jobs (and templates) run elsewhere: the launcher submits and returns."""
-    return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
-
-
-def run(argv: list[str] | None = None, started: float | None = None, checked: bool = False
-        ) -> ScanReport | None:
-    """Parse options, build the scan and run it; locally, wait and return the scan's report.
-
-    checked: check_options already passed (main checks before TensorFlow is imported).
-    On Dataflow this returns None once the job is submitted (or the template is written).
-    """
-    started = time.monotonic() if started is None else started  # model loading counts
-    argv = list(sys.argv[1:] if argv is None else argv)
-    options = PipelineOptions(argv)
-    if not checked:
-        check_options(argv, options)
-    scan = options.view_as(ScanOptions)
-    cfg = scan_config(scan)
-    remote = submits_remotely(options)
-    with ProgressLine(enabled=not scan.no_progress and not remote) as progress:
-        cfg = dataclasses.replace(cfg, progress_board=progress.board)
-        p = beam.Pipeline(options=options if remote else LocalRunOptions(argv))
-        rows = build_scan(p, cfg)
-        where = write_rows(rows, scan.output, cfg.scan_id)
-        job_started = time.monotonic()
-        result = p.run()
-        if remote:
-            template = options.view_as(GoogleCloudOptions).template_location
-            job_id = getattr(result, "job_id", lambda: None)() if not template else None
-            _LOG.warning("scan %s %s", cfg.scan_id, f"template written to {template}" if template
-                         else f"submitted as Dataflow job {job_id}; output: {where}")
-            if scan.report:
-                _LOG.warning("--report is for local scans; once the job is done: python -m pipeline.report "
-                             "%s --scan_id %s", scan.output, cfg.scan_id)
-            return None
-        result.wait_until_finish()
-    job_s = time.monotonic() - job_started
-    report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
-    models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
-    done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s)
-    return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note)
-
-
-def print_help() -> None:
-    """Our options beside Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
-    parser = full_parser()
-    parser.description = __doc__
-    parser.print_help()
-
-
-def failure_verdict(report: ScanReport, max_failure_rate: float | None) -> str | None:
-    """Why the scan should exit non-zero, or None: every input failed, or more than the allowed share."""
-    if report.images and report.failures == report.images:
-        return f"every input failed ({report.failures} of {report.images}); see the failures table"
-    if max_failure_rate is not None and report.images and report.failures / report.images > max_failure_rate:
-        return (f"{report.failures} of {report.images} inputs failed ({report.failures / report.images:.1%}), "
-                f"over --max_failure_rate {max_failure_rate:g}; see the failures table")
-    return None
-
-
-def _refuse(error: OptionError) -> None:
-    print(f"shelfscan: {error}", file=sys.stderr)
-    sys.exit(2)
+from pipeline.status import Status
 
 
 def main() -> None:
     if {"-h", "--help"} & set(sys.argv[1:]):
-        print_help()
+        from pipeline.scan import print_help
+
+        print_help(__doc__)
         return
+    status = Status()
+    status.say("checking options and inputs ...", transient=True)
+    from pipeline.progress import process_age_s
+
+    started = time.monotonic() - process_age_s()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipeline import logs
+    from pipeline.options import ScanOptions
+    from pipeline.scan import failure_verdict, run
+    from pipeline.validate import OptionError, check_options
+
     argv = sys.argv[1:]
     verbose = any(a in ("--verbose", "--verbose=true") for a in argv)
     logs.configure_logging(verbose)
     try:  # before TensorFlow is even imported, so a mistake costs about what --help does
         check_options(argv, PipelineOptions(argv))
     except OptionError as e:  # before any work: one line, as argparse would
-        _refuse(e)
+        _refuse(status, e)
+    scan = PipelineOptions(argv).view_as(ScanOptions)
+    status.say(f"loading models (detector {scan.detector}, classifier {scan.classifier}, segmenter "
+               f"{scan.segmenter}) ...")
     logs.configure(verbose)
     from models.slots import ModelLoadError
 
     try:
-        report = run(argv, started=time.monotonic() - process_age_s(), checked=True)
+        report = run(argv, started=started, checked=True, status=status)
     except OptionError as e:
-        _refuse(e)
+        _refuse(status, e)
     except ModelLoadError as e:  # before any image is read: say why, without a traceback
+        status.clear()
         sys.exit(f"shelfscan: {e}")
     if report is not None:
         print(report.table())
-        verdict = failure_verdict(report, PipelineOptions(sys.argv[1:]).view_as(ScanOptions).max_failure_rate)
+        verdict = failure_verdict(report, scan.max_failure_rate)
         if verdict:
             print(f"status  FAILED: {verdict}")
             sys.exit(1)
+
+
+def _refuse(status: Status, error: Exception) -> None:
+    status.clear()
+    print(f"shelfscan: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def __getattr__(name: str) -> Any:
+    """`from pipeline.run import run` (and scan_config, ...) as before: they live in pipeline.scan, which
+    is imported only when asked for, so `python -m pipeline.run` can speak before Beam loads."""
+    from pipeline import scan
+
+    try:
+        return getattr(scan, name)
+    except AttributeError:
+        raise AttributeError(f"module 'pipeline.run' has no attribute {name!r}") from None
 
 
 if __name__ == "__main__":

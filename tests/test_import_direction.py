@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 OURS = ("models", "pipeline", "transforms")
-RUNTIME_ROOTS = ("models.slots", "models.handler", "models.export", "pipeline.run")
+RUNTIME_ROOTS = ("models.slots", "models.handler", "models.export", "pipeline.run", "pipeline.scan")
 NOT_AT_RUNTIME = ("models.backbone", "models.build", "models.synth", "models.train_classifier")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import apache_beam as beam
 
-KINDS = ("inputs", "detected", "summaries", "failures")
+KINDS = ("inputs", "detected", "summaries", "failures", "listed")  # listed: the inputs' total, once known
 FAILURE_NAMESPACE = "shelfscan.failures"  # one counter per "stage/error_type"
 _COUNTER = {"inputs": "inputs_matched", "detected": "images_past_detection", "summaries": "summaries_written",
             "failures": "failures_written"}
@@ -73,6 +73,17 @@ class _Count(beam.DoFn):
         self._written_at = time.monotonic()
 
 
+class _Total(beam.DoFn):
+    """Writes the one total it receives (every input, once all are listed) to the board."""
+
+    def __init__(self, board: str | None):
+        self._board = board
+
+    def process(self, total: int):
+        if self._board:
+            write_count(self._board, f"listed-{uuid.uuid4().hex[:8]}", total)
+
+
 class CountRows(beam.PTransform):
     """Counts rows into `shelfscan` counters `inputs_matched`, `images_past_detection`,
     `summaries_written`, `failures_written` and `shelfscan.failures:STAGE/TYPE`; with a board
@@ -81,6 +92,8 @@ class CountRows(beam.PTransform):
     Each kind takes the PCollections that feed it, counted one by one rather than flattened first:
     a runner may hold a Flatten's output until all its inputs are done, and the line would stand still.
 
+    listed: a PCollection of one int, every input the scan will see, made once listing is complete:
+    the progress line's total, fixed before it shows an ETA.
     inputs: every input entering the scan (an image read, or a read failure such as a pattern that
     matched nothing); each ends as exactly one summary or failure row.
     detected: images through detection, or failed before it. Summary rows only appear once the scan
@@ -88,13 +101,16 @@ class CountRows(beam.PTransform):
     """
 
     def __init__(self, board: str | None, inputs: Sequence, detected: Sequence, summaries: Sequence,
-                 failures: Sequence):
+                 failures: Sequence, listed=None):
         super().__init__()
         self._board = board
         self._pcolls = {"inputs": inputs, "detected": detected, "summaries": summaries, "failures": failures}
+        self._listed = listed
 
     def expand(self, pbegin):
         for kind, pcolls in self._pcolls.items():
             for i, pcoll in enumerate(pcolls):
                 pcoll | f"{kind.capitalize()}{i}" >> beam.ParDo(_Count(kind, self._board))
+        if self._listed is not None:
+            self._listed | "Listed" >> beam.ParDo(_Total(self._board))
         return pbegin

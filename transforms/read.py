@@ -19,6 +19,7 @@ from transforms.listing import folder_pattern, has_wildcard, local_pattern, walk
 from transforms.records import Failure
 
 FAILURES = "failures"
+LISTED = "listed"  # one int once every pattern is listed: the inputs the scan will see
 # what listing a pattern may raise for a reason worth telling (a folder gone, access, an unknown scheme)
 LIST_ERRORS = (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError)
 
@@ -209,7 +210,7 @@ class _Read(beam.DoFn):
 
 
 class ReadImages(beam.PTransform):
-    """Pipeline root -> {"images": (uri, bytes), "failures": Failure}.
+    """Pipeline root -> {"images": (uri, bytes), "failures": Failure, "listed": how many inputs in all}.
 
     Args:
       patterns: globs on any Beam filesystem (local, gs://, ...).
@@ -252,4 +253,7 @@ class ReadImages(beam.PTransform):
                 | "FanOut" >> beam.Reshuffle()  # spread reading (and everything after) across workers
                 | "Read" >> beam.ParDo(_Read(self._max_bytes)).with_outputs(FAILURES, main="images"))
         failures = ([m[FAILURES] for m in matched] + [read[FAILURES]]) | "Failures" >> beam.Flatten()
-        return {"images": read.images, FAILURES: failures}
+        counts = [m[FAILURES] | f"CountUnmatched{i}" >> beam.combiners.Count.Globally() for i, m in enumerate(matched)]
+        listed = ((files | "CountFiles" >> beam.combiners.Count.Globally(), *counts) | "ListedParts" >> beam.Flatten()
+                  | "Listed" >> beam.CombineGlobally(sum))
+        return {"images": read.images, FAILURES: failures, LISTED: listed}

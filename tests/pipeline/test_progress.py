@@ -14,20 +14,52 @@ from transforms.progress import write_count
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_line_shows_done_of_matched_with_rate_and_eta():
+def test_line_shows_done_of_listed_with_rate_and_eta_once_the_total_is_known():
     stream = io.StringIO()
     with ProgressLine(stream=stream) as line:
         assert line.update() == {}
-        assert "scanning: loading models, listing inputs" in stream.getvalue()
         write_count(line.board, "inputs-1-a", 10)
         write_count(line.board, "detected-1-a", 3)
-        write_count(line.board, "detected-2-b", 1)
         write_count(line.board, "failures-2-b", 1)
-        assert line.update() == {"inputs": 10, "detected": 4, "failures": 1}
+        line.update()
+        waiting = stream.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+        assert waiting.startswith("scanning 3 images, still listing inputs") and "ETA" not in waiting
+        write_count(line.board, "detected-2-b", 1)
+        write_count(line.board, "listed-c", 12)
+        assert line.update() == {"inputs": 10, "detected": 4, "failures": 1, "listed": 12}
+        write_count(line.board, "inputs-1-a", 12)
+        line.update()
         board = line.board
     last = stream.getvalue().replace("\r", "\n").strip().splitlines()[-1]
-    assert last.startswith("scanning 4/10 images") and "img/s" in last and "ETA" in last and "1 failed" in last
+    assert last.startswith("scanning 4/12 images") and "img/s" in last and "ETA" in last and "1 failed" in last
     assert not os.path.exists(board)  # cleaned up
+
+
+def test_status_speaks_in_place_on_a_terminal_and_in_lines_in_a_log():
+    from pipeline.status import Status
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log, tty = io.StringIO(), Terminal()
+    for stream in (log, tty):
+        status = Status(stream)
+        status.say("checking options and inputs ...", transient=True)
+        status.say("loading models ...")
+        status.clear()
+    assert log.getvalue() == "shelfscan: loading models ...\n"
+    assert tty.getvalue() == ("\r\x1b[Kshelfscan: checking options and inputs ...\r\x1b[Kshelfscan: loading "
+                              "models ...\r\x1b[K")
+
+
+@pytest.mark.slow
+def test_the_command_speaks_before_beam_loads():
+    """The first line comes before any heavy import: pipeline.run's module imports neither Beam nor TF."""
+    done = subprocess.run([sys.executable, "-c", "import sys, pipeline.run; print(sorted(m for m in sys.modules "
+                           "if m.split('.')[0] in ('apache_beam', 'tensorflow')))"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_disabled_line_draws_nothing():
@@ -39,10 +71,10 @@ def test_disabled_line_draws_nothing():
 
 def test_closing_table_names_failures_by_type_and_where_things_are():
     table = ScanReport("s1", 10, 30, 5, 3, 8.24, "out/{summaries,failures}/scan_id=s1/", 2.8,
-                       {"decode/truncated": 2, "read/not_found": 1}, "out/reports/s1.html").table()
+                       {"decode/truncated": 2, "read/not_found": 1}, report="out/reports/s1.html").table()
     assert "failures    3: 2 decode/truncated, 1 read/not_found" in table
     assert "wall time   8.2 s, the whole command (the Beam job itself: 2.8 s)" in table
-    assert "1.21 img/s" in table and "report      out/reports/s1.html" in table
+    assert "3.57 img/s while scanning" in table and "report      out/reports/s1.html" in table  # 10 in 2.8 s
     assert "report      not written: python -m pipeline.report out --scan_id s1" in ScanReport(
         "s1", 1, 1, 1, 0, 1.0, "out/x/", report=report_hint("out", "s1")).table()
     assert report_hint("bq://p.d.t", "s1") is None
@@ -116,3 +148,4 @@ def test_the_board_moves_while_images_are_detected(tmp_path, monkeypatch):
     partial = [s for s in seen if 0 < s.get("detected", 0) < 16]
     assert partial, f"the board never showed a scan half done: {seen[::10]}"
     assert not any(s.get("summaries") for s in partial)  # summaries come only at the end, as expected
+    assert {s["listed"] for s in seen if "listed" in s} == {16}  # the total, once, before the end
