@@ -22,9 +22,37 @@ def _boolean(text: str) -> bool:
     raise ValueError(f"expected true or false, got {text!r}")
 
 
-def _flag(parser, name: str, help: str) -> None:
-    """A boolean option that also takes =true/=false, as Flex Templates pass every parameter."""
-    parser.add_argument(name, nargs="?", const=True, default=False, type=_boolean, help=help)
+class OptionAdder:
+    """Adds options to a parser under group headings and keeps the actions it made, in order: what
+    --help, the Flex Template spec and the unknown-flag check read, without argparse's private lists.
+
+    Beam's option classes call add_value_provider_argument, which only Beam's own parser has; here it
+    adds a plain argument, enough to list and recognise it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, title: str | None = None):
+        self._parser = parser
+        self._target = parser.add_argument_group(title) if title else parser
+        self.actions: list[argparse.Action] = []
+
+    def group(self, title: str) -> None:
+        self._target = self._parser.add_argument_group(title)
+
+    def add(self, *flags: str, **kwargs) -> argparse.Action:
+        action = self._target.add_argument(*flags, **kwargs)
+        self.actions.append(action)
+        return action
+
+    add_argument = add
+
+    def add_value_provider_argument(self, *flags: str, **kwargs) -> argparse.Action:
+        return self.add(*flags, **kwargs)
+
+    def flag(self, name: str, help: str) -> argparse.Action:
+        """A boolean option that also takes =true/=false, as Flex Templates pass every parameter."""
+        return self.add(name, nargs="?", const=True, default=False, type=_boolean, help=help)
+
+    def __getattr__(self, name: str):  # add_mutually_exclusive_group and the like, as the parser has them
+        return getattr(self._target, name)
 
 
 def default_scan_id() -> str:
@@ -36,94 +64,106 @@ class ScanOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument(
-            "--input", action="append", default=None,
-            help="Glob of images to scan (local, gs://, any Beam filesystem). Repeatable. "
-                 "Default: the bundled sample images.")
-        parser.add_argument(
-            "--input_list", default=None,
-            help="Text file with one image URI per line, scanned as well as --input.")
-        parser.add_argument(
-            "--output", default="out",
-            help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
-        parser.add_argument("--detector", default=builtin.DEFAULTS["detector"],
-                            help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
-                                 "handle. " + builtin.help_text("detector"))
-        parser.add_argument("--classifier", default=builtin.DEFAULTS["classifier"],
-                            help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
-                                 "handle. " + builtin.help_text("classifier"))
-        parser.add_argument("--segmenter", default=builtin.DEFAULTS["segmenter"],
-                            help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
-                                 "handle. " + builtin.help_text("segmenter"))
-        parser.add_argument("--detector_score_threshold", type=float, default=None,
-                            help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
-        parser.add_argument("--detector_class_filter", default=None,
-                            help="Comma-separated detector class ids meaning 'bottle' "
-                                 "(COCO: 44). Default: the detector's own.")
-        parser.add_argument("--classifier_threshold", type=float, default=None,
-                            help="Target score threshold. Default: the one stored with the classifier.")
-        parser.add_argument("--area_ratio_tolerance", type=float, default=1.5,
-                            help="Use the box-derived expected area when mask and expected area "
-                                 "differ by more than this factor either way.")
-        parser.add_argument("--scan_id", default=None,
-                            help="Names this scan's output partition. Default: derived from the time.")
-        parser.add_argument("--detector_batch_size", type=int, default=4,
-                            help="Images or slices per detector call (1 for detectors that take any size).")
-        parser.add_argument("--slice_size", type=int, default=None,
-                            help="Besides the whole image, show the detector overlapping slices of about this "
-                                 "many original pixels, so small bottles in large photos are found; images "
-                                 f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
-                                 f"{MIN_SLICE_SIZE}. Default: the detector's own (coco: 300), else "
-                                 f"{DEFAULT_SLICE_SIZE}.")
-        parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
-                            help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
-                                 "bottle on a slice border is seen whole by one of them.")
-        parser.add_argument("--classifier_batch_size", type=int, default=32, help="Crops per classifier batch.")
-        parser.add_argument("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
-        parser.add_argument("--max_image_pixels", type=int, default=50_000_000,
-                            help="Images larger than this are failures (decompression-bomb guard).")
-        parser.add_argument("--max_image_bytes", type=int, default=200_000_000,
-                            help="Files larger than this (bytes) are failures, never read whole.")
-        parser.add_argument(
-            "--decode_bottle_share", type=float, default=0.125,
-            help="Decode each photo at the fewest pixels that still give the detector its input size and "
-                 "a bottle this share of the photo's long side the classifier's and segmenter's input size "
-                 "(JPEG: libjpeg's DCT scaling to 1/2, 1/4, 1/8; other formats: averaged down after "
-                 "decoding). Boxes and areas stay in original pixels. 0 decodes every pixel.")
-        parser.add_argument(
-            "--decode_threads", type=int, default=None,
-            help="Threads decoding the next photos while the models work on earlier ones, per worker thread. "
-                 "Default: half the worker's CPUs, at least 1 (2-core machine: 1; 4-vCPU GPU worker: 2). "
-                 "0 decodes in the worker thread itself.")
-        parser.add_argument("--max_failure_rate", type=float, default=None,
-                            help="Exit non-zero when more than this share of inputs (0-1) failed. "
-                                 "Default: only when every input failed.")
-        _flag(parser, "--large_model",
-                            help="Load each model once per machine, shared across SDK processes "
-                                 "(one GPU serving many processes).")
-        parser.add_argument("--model_copies", type=int, default=None,
-                            help="Exact model copies per machine (implies sharing across processes).")
-        _flag(parser, "--no_progress", help="No progress line on stderr.")
-        _flag(parser, "--verbose",
-              help="Show TensorFlow's and Beam's own log lines (hidden by default: start-up chatter, "
-                   "CUDA probing on a machine without a GPU).")
-        _flag(parser, "--report",
-              help="After a local scan with Parquet output, write its visual report to "
-                   "OUTPUT/reports/SCAN_ID.html (also: python -m pipeline.report OUTPUT --scan_id X).")
-        parser.add_argument(
-            "--modified_after", default=None,
-            help="Only scan files modified after this time: ISO 8601 (2026-11-01T00:00:00Z) or an age "
-                 "such as 26h or 7d, for nightly incremental scans.")
-        _flag(
-            parser, "--skip_scanned",
-            help="Skip images that already have a summary row in --output (from any earlier scan).")
-        parser.add_argument(
-            "--crops_output", default=None,
-            help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
-                 "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
-        _flag(parser, "--trust_model_code",
-              help="Load model files even if their graphs run ops that touch files or the network or are not "
-                   "known to be harmless (refused otherwise).")
+        add_scan_options(parser)
+
+
+def add_scan_options(parser) -> list[argparse.Action]:
+    """Our options, in their groups, on `parser`; returns them in --help order."""
+    options = OptionAdder(parser)
+    options.group("input: which photos")
+    options.add(
+        "--input", action="append", default=None,
+        help="A folder (every image under it, at any depth) or a glob ('*' one level, '**' any depth) of "
+             "images: local, gs:// or any Beam filesystem. Repeatable. Default: the bundled sample images.")
+    options.add(
+        "--input_list", default=None,
+        help="Text file with one image URI per line, scanned as well as --input.")
+    options.add(
+        "--modified_after", default=None,
+        help="Only scan files modified after this time: ISO 8601 (2026-11-01T00:00:00Z) or an age "
+             "such as 26h or 7d, for nightly incremental scans.")
+    options.flag(
+        "--skip_scanned",
+        help="Skip images that already have a summary row in --output (from any earlier scan).")
+    options.add("--max_image_pixels", type=int, default=50_000_000,
+                help="Images larger than this are failures (decompression-bomb guard).")
+    options.add("--max_image_bytes", type=int, default=200_000_000,
+                help="Files larger than this (bytes) are failures, never read whole.")
+    options.group("models")
+    options.add("--detector", default=builtin.DEFAULTS["detector"],
+                help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
+                     "handle. " + builtin.help_text("detector"))
+    options.add("--classifier", default=builtin.DEFAULTS["classifier"],
+                help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
+                     "handle. " + builtin.help_text("classifier"))
+    options.add("--segmenter", default=builtin.DEFAULTS["segmenter"],
+                help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
+                     "handle. " + builtin.help_text("segmenter"))
+    options.add("--detector_score_threshold", type=float, default=None,
+                help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
+    options.add("--detector_class_filter", default=None,
+                help="Comma-separated detector class ids meaning 'bottle' "
+                     "(COCO: 44). Default: the detector's own.")
+    options.add("--classifier_threshold", type=float, default=None,
+                help="Target score threshold. Default: the one stored with the classifier.")
+    options.add("--area_ratio_tolerance", type=float, default=1.5,
+                help="Use the box-derived expected area when mask and expected area "
+                     "differ by more than this factor either way.")
+    options.flag("--trust_model_code",
+                 help="Load model files even if their graphs run ops that touch files or the network or are not "
+                      "known to be harmless (refused otherwise).")
+    options.group("slicing: small bottles in large photos")
+    options.add("--slice_size", type=int, default=None,
+                help="Besides the whole image, show the detector overlapping slices of about this "
+                     "many original pixels, so small bottles in large photos are found; images "
+                     f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
+                     f"{MIN_SLICE_SIZE}. Default: the detector's own (coco: 300), else "
+                     f"{DEFAULT_SLICE_SIZE}.")
+    options.add("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+                help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
+                     "bottle on a slice border is seen whole by one of them.")
+    options.group("output")
+    options.add(
+        "--output", default="out",
+        help="Directory prefix for Parquet (local or gs://), or bq://PROJECT.DATASET.TABLE.")
+    options.add("--scan_id", default=None,
+                help="Names this scan's output partition. Default: derived from the time.")
+    options.flag("--report",
+                 help="After a local scan with Parquet output, write its visual report to "
+                      "OUTPUT/reports/SCAN_ID.html (also: python -m pipeline.report OUTPUT --scan_id X).")
+    options.add(
+        "--crops_output", default=None,
+        help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "
+             "lowest-confidence first in crops.jsonl, to label crops from your own archive.")
+    options.add("--max_failure_rate", type=float, default=None,
+                help="Exit non-zero when more than this share of inputs (0-1) failed. "
+                     "Default: only when every input failed.")
+    options.group("runtime")
+    options.add("--detector_batch_size", type=int, default=4,
+                help="Images or slices per detector call (1 for detectors that take any size).")
+    options.add("--classifier_batch_size", type=int, default=32, help="Crops per classifier batch.")
+    options.add("--segmenter_batch_size", type=int, default=16, help="Crops per segmenter batch.")
+    options.add(
+        "--decode_bottle_share", type=float, default=0.125,
+        help="Decode each photo at the fewest pixels that still give the detector its input size and "
+             "a bottle this share of the photo's long side the classifier's and segmenter's input size "
+             "(JPEG: libjpeg's DCT scaling to 1/2, 1/4, 1/8; other formats: averaged down after "
+             "decoding). Boxes and areas stay in original pixels. 0 decodes every pixel.")
+    options.add(
+        "--decode_threads", type=int, default=None,
+        help="Threads decoding the next photos while the models work on earlier ones, per worker thread. "
+             "Default: half the worker's CPUs, at least 1 (2-core machine: 1; 4-vCPU GPU worker: 2). "
+             "0 decodes in the worker thread itself.")
+    options.flag("--large_model",
+                 help="Load each model once per machine, shared across SDK processes "
+                      "(one GPU serving many processes).")
+    options.add("--model_copies", type=int, default=None,
+                help="Exact model copies per machine (implies sharing across processes).")
+    options.flag("--no_progress", help="No progress line on stderr.")
+    options.flag("--verbose",
+                 help="Show TensorFlow's and Beam's own log lines (hidden by default: start-up chatter, "
+                      "CUDA probing on a machine without a GPU).")
+    return options.actions
 
 
 class DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -149,12 +189,8 @@ class LocalRunOptions(PipelineOptions):
 
 def option_help() -> list[tuple[str, str, bool]]:
     """(name, help, is_flag) for each of our options, in --help order."""
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    ScanOptions._add_argparse_args(parser)
     return [(action.dest, action.help or "", action.type is _boolean)
-            for action in parser._actions if action.dest != "help"]
+            for action in add_scan_options(argparse.ArgumentParser())]
 
 
 def flex_template_metadata() -> dict:

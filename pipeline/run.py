@@ -16,7 +16,7 @@ def main() -> None:
     if {"-h", "--help"} & set(sys.argv[1:]):
         from pipeline.scan import print_help
 
-        print_help(__doc__)
+        print_help()
         return
     status = Status()
     status.say("checking options and inputs ...", transient=True)

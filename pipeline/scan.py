@@ -115,11 +115,9 @@ def run(argv: list[str] | None = None, started: float | None = None, checked: bo
     return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note)
 
 
-def print_help(description: str) -> None:
-    """Our options beside Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
-    parser = full_parser()
-    parser.description = description
-    parser.print_help()
+def print_help() -> None:
+    """Our options, then Beam's: PipelineOptions(argv) alone would only list the base class's (none)."""
+    full_parser()[0].print_help()
 
 
 def failure_verdict(report: ScanReport, max_failure_rate: float | None) -> str | None:

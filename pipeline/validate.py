@@ -2,13 +2,14 @@
 line."""
 from __future__ import annotations
 
+import argparse
 import difflib
 import math
 import os
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.options import DefaultsHelpFormatter, ScanOptions
+from pipeline.options import DefaultsHelpFormatter, OptionAdder, ScanOptions, add_scan_options
 from transforms.slicing import DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
 
 
@@ -16,23 +17,38 @@ class OptionError(ValueError):
     """A command line the scan refuses: the message names the option, the cause and what to do."""
 
 
-def full_parser():
-    """Our options and every Beam option, as --help lists them."""
-    from apache_beam.options.pipeline_options import _BeamArgumentParser
+DESCRIPTION = """Count the bottles in each photo, classify each as your product or not, and measure how much
+of the photo they cover: one row per photo to Parquet or BigQuery.
 
-    parser = _BeamArgumentParser(prog="python -m pipeline.run", allow_abbrev=False,
-                                 formatter_class=DefaultsHelpFormatter)
-    seen = set()
-    for cls in (ScanOptions, *PipelineOptions.__subclasses__()):
-        if cls not in seen:
-            seen.add(cls)
-            cls._add_argparse_args(parser)
-    return parser
+examples:
+  python -m pipeline.run --input /data/audit --output out --report           # every photo under the folder
+  python -m pipeline.run --input 'gs://bucket/photos/**' --classifier my_classifier --output gs://bucket/scans
+  python -m pipeline.run --input '/data/*.jpg' --output bq://my-project.shelfscan.summaries --scan_id 2026-11
+"""
+
+
+def full_parser() -> tuple[argparse.ArgumentParser, list[str]]:
+    """Our options in their groups, then every Beam option under its own heading, as --help lists them;
+    and every --flag either knows."""
+    parser = argparse.ArgumentParser(prog="python -m pipeline.run", allow_abbrev=False, description=DESCRIPTION,
+                                     usage="%(prog)s [scan options] [Beam options]",
+                                     formatter_class=HelpFormatter)
+    actions = add_scan_options(parser)
+    beam = OptionAdder(parser, "Beam and runner options (DirectRunner, Dataflow, ...)")
+    for cls in dict.fromkeys(PipelineOptions.__subclasses__()):
+        if cls is not ScanOptions:
+            cls._add_argparse_args(beam)
+    flags = [s for action in (*actions, *beam.actions) for s in action.option_strings if s.startswith("--")]
+    return parser, flags
+
+
+class HelpFormatter(DefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults where they mean something; the description and examples as written."""
 
 
 def check_flags(argv: list[str]) -> None:
     """Refuse flags no option knows (Beam only warns) and stray words (an unquoted glob's expansion)."""
-    parser = full_parser()
+    parser, known = full_parser()
     _, unknown = parser.parse_known_args(argv)
     if not unknown:
         return
@@ -41,7 +57,6 @@ def check_flags(argv: list[str]) -> None:
         raise OptionError(f"unexpected argument {word!r}: every value belongs to an option; if the shell "
                           "expanded a glob, quote it (--input 'photos/*.jpg')")
     flag = word.split("=", 1)[0]
-    known = [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
     close = difflib.get_close_matches(flag, known, n=1)
     hint = f"did you mean {close[0]}?" if close else "see python -m pipeline.run --help"
     raise OptionError(f"unknown option {flag}: no scan or Beam option has that name; {hint}")

@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each starts a process
+
 
 def test_help_lists_scan_and_beam_options():
     repo = Path(__file__).resolve().parents[2]
@@ -12,7 +16,12 @@ def test_help_lists_scan_and_beam_options():
     for option in ("--input ", "--output ", "--detector ", "--scan_id ", "--skip_scanned", "--modified_after",
                    "--runner ", "--direct_num_workers", "--dataflow_service_options", "--sdk_container_image"):
         assert option in done.stdout, option
-    assert "Glob of images to scan" in done.stdout
+    assert "A folder (every image under it" in done.stdout
+    out = done.stdout
+    headings = [out.index(h) for h in ("examples:", "\ninput: which photos:", "\nmodels:", "\nslicing:",
+                                        "\noutput:", "\nruntime:", "\nBeam and runner options")]
+    assert headings == sorted(headings), "ours first, in their groups, then Beam's under its own heading"
+    assert out.index("--input ") < out.index("--runner ") and out.count("python -m pipeline.run --input") == 3
 
 
 COMMANDS = {  # command -> an option with a default that --help must show
