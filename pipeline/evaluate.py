@@ -24,14 +24,19 @@ from pipeline.options import DefaultsHelpFormatter
 def read_summaries(path: str) -> list[dict[str, Any]]:
     """Summary rows from a Parquet file, a directory of them (recursively), or a glob.
 
-    In a directory, staged files and Beam temp shards of a scan still running are left out.
+    A scan's folder (OUTPUT/summaries/scan_id=X) or a table's (OUTPUT/summaries) is read as its commit
+    log says: the committed run's files only. Elsewhere in a directory, staged files and Beam temp
+    shards of a scan still running are left out.
     """
     import pyarrow.parquet as pq
 
-    from transforms.write import is_result_file
+    from transforms.commit_log import committed_in_folder, is_result_file
 
     p = Path(path)
-    if p.is_dir():
+    committed = committed_in_folder(path) if p.is_dir() else None
+    if committed is not None:
+        files = [Path(f) for f in committed]
+    elif p.is_dir():
         files = sorted(f for f in p.rglob("*.parquet") if is_result_file(str(f.relative_to(p))))
     else:
         files = sorted(Path().glob(path)) or [p]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from transforms.write import TABLES, ReplaceScan, WriteParquet, staged_dir
+from transforms.write import TABLES, BeginRun, ReplaceScan, WriteParquet, staged_dir
 from transforms.write_bigquery import looks_like_bigquery, parse_table
 
 
@@ -23,13 +23,14 @@ def write_rows(rows, output: str, scan_id: str, run: str | None = None) -> str:
     """
     run = run or new_run_id()
     if is_bigquery(output):
-        from transforms.write_bigquery import WriteFailuresToBigQuery, WriteSummariesToBigQuery
+        from transforms.write_bigquery import WriteScanToBigQuery
 
         parse_table(output)  # a malformed table name fails here, before the graph is built
-        rows["summaries"] | "WriteSummaries" >> WriteSummariesToBigQuery(output, scan_id, run)
-        rows["failures"] | "WriteFailures" >> WriteFailuresToBigQuery(output, scan_id, run)
+        rows | "WriteBigQuery" >> WriteScanToBigQuery(output, scan_id, run)
         return output
+    p = rows["summaries"].pipeline
+    begun = p | "BeginRun" >> BeginRun(output, scan_id, run)
     written = {table: rows[table] | f"Write{table.capitalize()}" >> WriteParquet(
-        staged_dir(output, scan_id, run, table), table) for table in TABLES}
-    rows["summaries"].pipeline | "ReplaceScan" >> ReplaceScan(output, scan_id, run, written)
+        staged_dir(output, scan_id, run, table), table, begun) for table in TABLES}
+    p | "ReplaceScan" >> ReplaceScan(output, scan_id, run, written)
     return f"{output.rstrip('/')}/{{summaries,failures}}/scan_id={scan_id}/"

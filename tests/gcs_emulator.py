@@ -20,6 +20,7 @@ from typing import Iterator
 import pytest
 
 BUCKET = "shelfscan-test"
+PRECONDITIONS = Path(__file__).parent / "gcs_preconditions.py"  # the emulator, honouring ifGenerationMatch
 
 
 def free_port() -> int:
@@ -105,7 +106,7 @@ def gcs_emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
     port = free_port()
     # On disk rather than in memory: the BigQuery emulator reads load files straight from ROOT.
     process = subprocess.Popen(
-        [sys.executable, "-m", "gcp_storage_emulator", "start", "--host=127.0.0.1", f"--port={port}",
+        [sys.executable, str(PRECONDITIONS), "start", "--host=127.0.0.1", f"--port={port}",
          f"--default-bucket={BUCKET}", "--quiet"],
         env={**os.environ, "STORAGE_BASE": str(base), "STORAGE_DIR": "objects"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

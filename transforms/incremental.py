@@ -40,19 +40,12 @@ def modified_after(metadata: FileMetadata, cutoff: float) -> bool:
 
 
 def summary_files(output: str, scan_id: str) -> list[str]:
-    """Finished summaries files of every scan but `scan_id` under a Parquet `output`, listed literally:
-    staged files, Beam temp shards and hidden files never count."""
-    from transforms.write import is_result_file, list_files
+    """Committed summaries files of every scan but `scan_id` under a Parquet `output` (each scan's as
+    its commit log names them: staged files, Beam temp shards and a half-done commit never count)."""
+    from transforms.commit_log import committed_files, scan_ids
 
-    root = FileSystems.join(output.rstrip("/"), "summaries")
-    own = f"scan_id={scan_id}"
-    found = []
-    for metadata in list_files(root):
-        relative = metadata.path[len(root):].replace("\\", "/").strip("/").split("/")
-        if (len(relative) == 2 and relative[0].startswith("scan_id=") and relative[0] != own
-                and is_result_file(metadata.path)):
-            found.append(metadata.path)
-    return found
+    return [f for other in scan_ids(output, "summaries") if other != scan_id
+            for f in committed_files(output, "summaries", other)]
 
 
 def image_uris(path: str) -> Iterable[str]:

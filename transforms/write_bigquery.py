@@ -6,12 +6,14 @@ runs across midnight spans two partitions, a re-run on a later day lands in a di
 the run it replaces, and one day's partition holds every scan of that day. WRITE_TRUNCATE on
 `table$YYYYMMDD` would either miss the old rows or wipe other scans.
 
-So the rows are first loaded into a staging table of this run (`<table>__staging_<scan hash>_<run>`,
-expiring after a day by itself), and only once every load job has succeeded does one multi-statement
-transaction delete the scan's earlier rows and insert the staged ones. A reader sees the old rows until
-the commit and the new ones after it, never neither and never both; a run that fails before the commit
-changes nothing (its staging table expires). After the commit the run drops its staging table and
-any a crashed run of the same scan left. Everything happens in the pipeline, on the workers: building a
+So the rows of both tables are first loaded into staging tables of this run
+(`<table>__staging_<scan hash>_<run>`, expiring after a day by themselves), and only once every load job
+of both has succeeded does one multi-statement transaction delete the scan's earlier rows and insert the
+staged ones, summaries and failures together. A reader sees the old rows of both tables until the commit
+and the new ones after it, never neither, never both, never new summaries beside old failures; a run
+that fails or is killed before or during the commit changes nothing (its staging tables expire). Two
+runs of one scan committing at once: BigQuery aborts one of the two conflicting transactions, which
+fails its run. After the commit the run drops its staging tables and any a crashed run of the scan left. Everything happens in the pipeline, on the workers: building a
 Dataflow template never touches BigQuery. BigQuery cannot DELETE rows still in a streaming buffer;
 FILE_LOADS never leaves any.
 """
@@ -137,37 +139,48 @@ class _CreateTables(beam.DoFn):
         yield self._staging.api
 
 
-def swap_script(spec: TableSpec, staging: TableSpec, scan_id: str, columns: list[str]) -> str:
-    """One transaction: the scan's earlier rows out, the staged rows in.
+@dataclasses.dataclass(frozen=True)
+class Swap:
+    """One table of a scan's commit: its rows out of `spec`, the staged rows in."""
+
+    spec: TableSpec
+    staging: TableSpec
+    fields: tuple[Field, ...]
+
+
+def commit_script(scan_id: str, swaps: list[Swap]) -> str:
+    """One transaction for every table: the scan's earlier rows out, the staged rows in.
 
     The scan_id is inlined, not a query parameter, as not every engine takes parameters in scripts;
     check_scan_id allows only letters, digits and - _ . so it cannot leave the string literal.
     """
-    names = ", ".join(f"`{c}`" for c in columns)
-    return (f"BEGIN TRANSACTION;\n"
-            f"DELETE FROM {spec.sql} WHERE scan_id = '{check_scan_id(scan_id)}';\n"
-            f"INSERT INTO {spec.sql} ({names}) SELECT {names} FROM {staging.sql};\n"
-            f"COMMIT TRANSACTION;")
+    lines = ["BEGIN TRANSACTION;"]
+    for swap in swaps:
+        names = ", ".join(f"`{f.name}`" for f in swap.fields)
+        lines += [f"DELETE FROM {swap.spec.sql} WHERE scan_id = '{check_scan_id(scan_id)}';",
+                  f"INSERT INTO {swap.spec.sql} ({names}) SELECT {names} FROM {swap.staging.sql};"]
+    return "\n".join(lines + ["COMMIT TRANSACTION;"])
 
 
-class _SwapIn(beam.DoFn):
-    """Replace the scan's rows with the staged ones, then drop the scan's staging tables."""
+class _Commit(beam.DoFn):
+    """Replace the scan's rows in every table at once, then drop the scan's staging tables."""
 
-    def __init__(self, spec: TableSpec, staging: TableSpec, fields: tuple[Field, ...], scan_id: str):
-        self._spec, self._staging, self._fields, self._scan_id = spec, staging, fields, scan_id
+    def __init__(self, scan_id: str, swaps: list[Swap]):
+        self._scan_id, self._swaps = scan_id, swaps
 
     def process(self, unused, *unused_load_jobs) -> Iterable[str]:
         from google.cloud import bigquery
 
-        client = bigquery.Client(project=self._spec.project)
-        client.query(swap_script(self._spec, self._staging, self._scan_id,
-                                 [f.name for f in self._fields])).result()
-        prefix = self._spec.staging_prefix(self._scan_id)
-        for table in client.list_tables(f"{self._spec.project}.{self._spec.dataset}"):
-            if table.table_id.startswith(prefix):  # ours, and any a crashed run of this scan left
+        first = self._swaps[0].spec
+        client = bigquery.Client(project=first.project)
+        client.query(commit_script(self._scan_id, self._swaps)).result()
+        prefixes = tuple(swap.spec.staging_prefix(self._scan_id) for swap in self._swaps)
+        for swap in self._swaps:
+            beam.metrics.Metrics.counter("shelfscan", f"bigquery_replaced_{swap.spec.table}").inc()
+        for table in client.list_tables(f"{first.project}.{first.dataset}"):
+            if table.table_id.startswith(prefixes):  # ours, and any a crashed run of this scan left
                 client.delete_table(table.reference, not_found_ok=True)
-        beam.metrics.Metrics.counter("shelfscan", f"bigquery_replaced_{self._spec.table}").inc()
-        yield self._spec.api
+        yield first.api
 
 
 def _after(row: dict[str, Any], unused_ready: str) -> dict[str, Any]:
@@ -175,52 +188,56 @@ def _after(row: dict[str, Any], unused_ready: str) -> dict[str, Any]:
     return json_value(row)
 
 
-class WriteTableToBigQuery(beam.PTransform):
-    """Row dicts -> one BigQuery table, replacing this scan_id's earlier rows once all are loaded.
+class LoadStaging(beam.PTransform):
+    """Row dicts -> this run's staging table of one BigQuery table; returns the load and copy job lists.
 
     Args:
-      spec: the table.
-      fields: its schema (transforms.schema).
-      scan_id: the scan whose rows these are.
-      run: names this run's staging table.
+      swap: the table, its staging table and its schema.
     """
 
-    def __init__(self, spec: TableSpec, fields: tuple[Field, ...], scan_id: str, run: str):
+    def __init__(self, swap: Swap):
         super().__init__()
-        self._spec, self._fields, self._scan_id = spec, fields, check_scan_id(scan_id)
-        self._staging = spec.staged(scan_id, check_scan_id(run))
+        self._swap = swap
 
     def expand(self, rows):
-        p = rows.pipeline
-        created = (p | "Once" >> beam.Create([None])
-                   | "CreateTables" >> beam.ParDo(_CreateTables(self._spec, self._staging, self._fields)))
+        spec, staging, fields = self._swap.spec, self._swap.staging, self._swap.fields
+        created = (rows.pipeline | "Once" >> beam.Create([None])
+                   | "CreateTables" >> beam.ParDo(_CreateTables(spec, staging, fields)))
         loaded = (rows
                   | "AfterCreate" >> beam.Map(_after, beam.pvalue.AsSingleton(created))
                   | "LoadStaging" >> beam.io.WriteToBigQuery(
-                      self._staging.beam,
-                      schema=bigquery_schema(self._fields),
+                      staging.beam,
+                      schema=bigquery_schema(fields),
                       method=beam.io.WriteToBigQuery.Method.FILE_LOADS,
                       create_disposition=beam.io.BigQueryDisposition.CREATE_IF_NEEDED,
                       write_disposition=beam.io.BigQueryDisposition.WRITE_APPEND))
-        # Both job lists are complete only when every load (and copy) job has succeeded.
-        return (p
+        return loaded.destination_load_jobid_pairs, loaded.destination_copy_jobid_pairs, created
+
+
+class WriteScanToBigQuery(beam.PTransform):
+    """{"summaries": rows, "failures": rows} -> the table named by --output and `<table>_failures`,
+    replacing this scan_id's earlier rows in both in one transaction once every row of both is loaded.
+
+    Args:
+      output: bq://P.D.T or P:D.T.
+      scan_id: the scan whose rows these are.
+      run: names this run's staging tables.
+    """
+
+    def __init__(self, output: str, scan_id: str, run: str):
+        super().__init__()
+        spec, self._scan_id = parse_table(output), check_scan_id(scan_id)
+        check_scan_id(run)
+        self._swaps = {"summaries": Swap(spec, spec.staged(scan_id, run), SUMMARY_FIELDS)}
+        failures = spec.suffixed(FAILURES_SUFFIX)
+        self._swaps["failures"] = Swap(failures, failures.staged(scan_id, run), FAILURE_FIELDS)
+
+    def expand(self, rows):
+        waits = []
+        for table, swap in self._swaps.items():
+            waits += rows[table] | f"Load{table.capitalize()}" >> LoadStaging(swap)
+        # The job lists are complete only when every load (and copy) job of both tables has succeeded.
+        return (rows["summaries"].pipeline
                 | "AfterLoads" >> beam.Create([None])
-                | "SwapIn" >> beam.ParDo(
-                    _SwapIn(self._spec, self._staging, self._fields, self._scan_id),
-                    beam.pvalue.AsList(loaded.destination_load_jobid_pairs),
-                    beam.pvalue.AsList(loaded.destination_copy_jobid_pairs),
-                    beam.pvalue.AsSingleton(created)))
-
-
-class WriteSummariesToBigQuery(WriteTableToBigQuery):
-    """Summary rows -> the table named by --output (bq://P.D.T or P:D.T)."""
-
-    def __init__(self, output: str, scan_id: str, run: str):
-        super().__init__(parse_table(output), SUMMARY_FIELDS, scan_id, run)
-
-
-class WriteFailuresToBigQuery(WriteTableToBigQuery):
-    """Failure rows -> `<table>_failures` beside the summaries."""
-
-    def __init__(self, output: str, scan_id: str, run: str):
-        super().__init__(parse_table(output).suffixed(FAILURES_SUFFIX), FAILURE_FIELDS, scan_id, run)
+                | "Commit" >> beam.ParDo(_Commit(self._scan_id, list(self._swaps.values())),
+                                         *(beam.pvalue.AsList(w) for w in waits)))

@@ -11,7 +11,7 @@ import random
 from collections import Counter
 from typing import Iterator
 
-from transforms.write import scan_prefix
+from transforms.commit_log import committed_files, recover
 
 SCORE_BINS = 20  # [0, 1] in 0.05 steps
 RATIO_STEP, RATIO_BINS = 0.025, 20  # target area ratio 0 .. 0.5, then one overflow bin
@@ -141,10 +141,8 @@ class ScanStats:
 
 
 def parquet_files(output: str, table: str, scan_id: str) -> list[str]:
-    from apache_beam.io.filesystems import FileSystems
-
-    pattern = FileSystems.join(scan_prefix(output, table, scan_id), "*.parquet")
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    """The scan's committed files of `table` (one run's, whatever a commit is doing meanwhile)."""
+    return sorted(committed_files(output, table, scan_id))
 
 
 def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
@@ -159,6 +157,7 @@ def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
 
 def collect(output: str, scan_id: str) -> ScanStats:
     """Read OUTPUT's summaries and failures of SCAN_ID; raises FileNotFoundError when neither exists."""
+    recover(output, scan_id)  # a commit killed midway: bring the folders in line for other readers too
     summaries, failures = parquet_files(output, "summaries", scan_id), parquet_files(output, "failures", scan_id)
     if not summaries and not failures:
         raise FileNotFoundError(f"no Parquet files for scan {scan_id!r} under {output}/summaries or "

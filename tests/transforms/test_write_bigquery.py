@@ -19,7 +19,7 @@ from transforms.records import BottleResult, Failure
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
 from transforms.summarize import ScanContext, failure_row, summary_row
 from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, STAGING_INFIX, TableSpec, json_value,
-                                       parse_table, swap_script, table_options)
+                                       Swap, commit_script, parse_table, table_options)
 
 T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
 
@@ -138,12 +138,15 @@ def test_hyphenated_table_names_are_bigquery_not_parquet():
 
 
 def test_swap_is_one_transaction_with_a_safe_literal():
-    spec = TableSpec("p", "d", "t")
-    script = swap_script(spec, spec.staged("s-1", "run1"), "s-1", ["image_uri", "scan_id"])
+    spec, failures = TableSpec("p", "d", "t"), TableSpec("p", "d", "t_failures")
+    script = commit_script("s-1", [Swap(spec, spec.staged("s-1", "run1"), SUMMARY_FIELDS),
+                                   Swap(failures, failures.staged("s-1", "run1"), FAILURE_FIELDS)])
     assert script.startswith("BEGIN TRANSACTION;") and script.endswith("COMMIT TRANSACTION;")
-    assert "WHERE scan_id = 's-1'" in script
+    assert script.count("BEGIN") == 1 and script.count("COMMIT") == 1, "both tables in one transaction"
+    assert "DELETE FROM `p.d.t` WHERE scan_id = 's-1'" in script
+    assert "DELETE FROM `p.d.t_failures` WHERE scan_id = 's-1'" in script
     with pytest.raises(ValueError, match="safe name"):
-        swap_script(spec, spec, "x'; DROP TABLE t; --", ["scan_id"])
+        commit_script("x'; DROP TABLE t; --", [Swap(spec, spec, SUMMARY_FIELDS)])
 
 
 class _Killed(RuntimeError):
@@ -176,3 +179,34 @@ def test_a_killed_rerun_leaves_the_rows_and_the_next_run_clears_its_staging(bq_e
     assert len(bq_emulator.rows("killed")) == 3
     tables = [t.table_id for t in bq_emulator.client().list_tables(f"{bq_emulator.project}.{bq_emulator.dataset}")]
     assert not [t for t in tables if t.startswith("killed") and STAGING_INFIX in t], tables
+
+
+def _create_with_rows(client, spec: TableSpec, uris: list[str], scan_id: str) -> None:
+    client.query(f"CREATE TABLE {spec.sql} (image_uri STRING, scan_id STRING)").result()
+    values = ", ".join(f"('{u}', '{scan_id}')" for u in uris)
+    client.query(f"INSERT INTO {spec.sql} (image_uri, scan_id) VALUES {values}").result()
+
+
+def _uris(client, spec: TableSpec) -> list[str]:
+    return sorted(r["image_uri"] for r in client.query(f"SELECT image_uri FROM {spec.sql}").result())
+
+
+@pytest.mark.slow
+def test_both_tables_swap_in_one_transaction_or_not_at_all(bq_emulator):
+    client = bq_emulator.client()
+    summaries = TableSpec(bq_emulator.project, bq_emulator.dataset, "tx")
+    failures = summaries.suffixed(FAILURES_SUFFIX)
+    columns = tuple(f for f in SUMMARY_FIELDS if f.name in ("image_uri", "scan_id"))
+    _create_with_rows(client, summaries, ["old-s"], "s")
+    _create_with_rows(client, failures, ["old-f"], "s")
+    _create_with_rows(client, summaries.staged("s", "r1"), ["new-s"], "s")
+    # The failures' staging table is missing, so the script fails after the summaries' swap ran.
+    script = commit_script("s", [Swap(summaries, summaries.staged("s", "r1"), columns),
+                                 Swap(failures, failures.staged("s", "r1"), columns)])
+    with pytest.raises(Exception):
+        client.query(script).result()
+    assert (_uris(client, summaries), _uris(client, failures)) == (["old-s"], ["old-f"]), "rolled back, both"
+
+    _create_with_rows(client, failures.staged("s", "r1"), ["new-f"], "s")
+    client.query(script).result()
+    assert (_uris(client, summaries), _uris(client, failures)) == (["new-s"], ["new-f"])
