@@ -109,7 +109,11 @@ class ScanOptions(PipelineOptions):
                    "CUDA probing on a machine without a GPU).")
         _flag(parser, "--report",
               help="After a local scan with Parquet output, write its visual report to "
-                   "OUTPUT/reports/SCAN_ID.html (also: python -m pipeline.report OUTPUT --scan_id X).")
+                   "OUTPUT/reports/SCAN_ID.html and every image's row to SCAN_ID.csv beside it "
+                   "(also: python -m pipeline.report OUTPUT --scan_id X).")
+        parser.add_argument("--compare", default=None, metavar="SCAN_ID",
+                            help="With --report: show what changed against this earlier scan of the same "
+                                 "--output (counts, areas, the images whose targets or bottles differ).")
         parser.add_argument(
             "--modified_after", default=None,
             help="Only scan files modified after this time: ISO 8601 (2026-11-01T00:00:00Z) or an age "

@@ -99,7 +99,8 @@ def run(argv: list[str] | None = None, started: float | None = None) -> ScanRepo
             return None
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
-    report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
+    report = (write_visual_report(scan.output, cfg.scan_id, scan.compare) if scan.report
+              else report_hint(scan.output, cfg.scan_id))
     models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
     return dataclasses.replace(scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s),
                                report=report, models=models, note=note)
