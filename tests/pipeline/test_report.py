@@ -150,6 +150,9 @@ def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
     text = bucket.blob("scans/reports/r1.html").download_as_text()
     assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2
     assert len(bucket.blob("scans/reports/r1.csv").download_as_text().splitlines()) == 1 + 7
+    from pipeline.visual_report.scans import scans
+
+    assert [(s.scan_id, s.rows) for s in scans(uri)] == [("r1", 7)]  # gs:// has no folders to list
 
 
 def test_embedded_photos_of_distinct_images_stay_within_a_few_megabytes(tmp_path):
