@@ -21,6 +21,6 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "models", "models.*"]),
     include_package_data=True,
     package_data={"models": ["default/**/*", "label/*.html", "realset/*.json", "realset/*.md"],
-                  "pipeline": ["samples/*", "samples/*/*"]},
+                  "pipeline": ["samples/*", "samples/*/*", "visual_report/*.css", "visual_report/*.js"]},
     install_requires=_requirements(),
 )

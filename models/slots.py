@@ -388,3 +388,22 @@ def files_version(files: list[Path]) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     digest.update(chunk)
     return "sha256:" + digest.hexdigest()[:16]
+
+
+def builtin_version(named: builtin.Builtin) -> str | None:
+    """The version a scan records when it uses this built-in model; None when its files are missing."""
+    if named.directory is not None:
+        return content_version(named.directory) if named.directory.is_dir() else None
+    try:
+        return files_version([named.graph_path()])
+    except FileNotFoundError:
+        return None
+
+
+def builtin_named(slot: str, version: str) -> str | None:
+    """The built-in name ("demo", "coco") whose files have this version, or None: lets a report say
+    which model made a scan from the hash its rows carry."""
+    for named in builtin.BUILTINS:
+        if named.slot == slot and builtin_version(named) == version:
+            return named.name
+    return None

@@ -130,7 +130,11 @@ def add_scan_options(parser) -> list[argparse.Action]:
                 help="Names this scan's output partition. Default: derived from the time.")
     options.flag("--report",
                  help="After a local scan with Parquet output, write its visual report to "
-                      "OUTPUT/reports/SCAN_ID.html (also: python -m pipeline.report OUTPUT --scan_id X).")
+                      "OUTPUT/reports/SCAN_ID.html and every image's row to SCAN_ID.csv beside it "
+                      "(also: python -m pipeline.report OUTPUT --scan_id X).")
+    options.add("--compare", default=None, metavar="SCAN_ID",
+                help="With --report: show what changed against this earlier scan of the same "
+                     "--output (counts, areas, the images whose targets or bottles differ).")
     options.add(
         "--crops_output", default=None,
         help="Also write every detected crop (JPEG) with its URI, box and scores under this prefix, "

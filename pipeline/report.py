@@ -160,29 +160,70 @@ def report_hint(output: str, scan_id: str) -> str | None:
     return f"not written: python -m pipeline.report {output} --scan_id {scan_id} (or scan with --report)"
 
 
-def write_visual_report(output: str, scan_id: str) -> str | None:
-    """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back)."""
+def write_visual_report(output: str, scan_id: str, compare: str | None = None) -> str | None:
+    """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back).
+
+    compare: an earlier scan_id of the same output, whose changes the report shows."""
     if is_bigquery(output):
         _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
         return None
     from pipeline.visual_report.page import write_report
+    from pipeline.visual_report.scans import scans
 
-    return write_report(output, scan_id)
+    try:
+        return write_report(output, scan_id, compare=compare, scans=scans(output))
+    except FileNotFoundError as e:  # --compare names no scan: the scan itself is done and written
+        return f"not written: {e}"
+
+
+def choose_scan(output: str, scan_id: str | None) -> tuple[str, list]:
+    """The scan to report (scan_id, or else the latest: the newest processed_at in its rows) and every
+    scan of the output, newest first. Says on stdout which scan it took when it chose; FileNotFoundError
+    when the output holds none."""
+    from pipeline.visual_report.scans import scans
+
+    found = scans(output)
+    if scan_id is not None:
+        return scan_id, found
+    if not found:
+        raise FileNotFoundError(f"no scans under {output}/summaries or {output}/failures; check OUTPUT "
+                                "(the scan's --output)")
+    when = [f"{s.scan_id} ({s.last_processed:%Y-%m-%d %H:%M} UTC)" if s.last_processed else s.scan_id for s in found]
+    print(f"latest scan: {when[0]}" + (f"; the others, newest first: {', '.join(when[1:])}" if found[1:] else ""))
+    return found[0].scan_id, found
+
+
+def _scan_id_argument(value: str) -> str:
+    import argparse
+
+    from transforms.write import check_scan_id
+
+    try:
+        return check_scan_id(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace("--scan_id ", "", 1)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m pipeline.report OUTPUT --scan_id X`: write the scan's visual report."""
+    """`python -m pipeline.report OUTPUT [--scan_id X] [--compare Y]`: write the scan's visual report."""
     import argparse
     import sys
 
     p = argparse.ArgumentParser(
         prog="python -m pipeline.report", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Write one self-contained HTML report of a finished scan: headline numbers, failures by "
-                    "type, distributions, and a gallery of images with their boxes drawn.")
+        description="Write one self-contained HTML report of a finished scan (headline numbers, a breakdown by "
+                    "folder, a sortable and filterable table of images that opens each photo with its boxes, "
+                    "failures by type, distributions) and the full per-image table as CSV beside it.")
     p.add_argument("output", help="The scan's --output: a Parquet directory prefix, local or gs://.")
-    p.add_argument("--scan_id", required=True, help="The scan to report (its scan_id=... folder).")
+    p.add_argument("--scan_id", default=None,
+                   help="The scan to report (its scan_id=... folder). Default: the latest, the one whose rows "
+                        "were processed last; the others are listed.")
     p.add_argument("--report_path", default=None,
-                   help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html.")
+                   help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html; the full per-image "
+                        "table goes beside it as .csv.")
+    p.add_argument("--compare", default=None, metavar="SCAN_ID", type=_scan_id_argument,
+                   help="An earlier scan of the same OUTPUT: show what changed (counts, areas, the images "
+                        "whose targets or bottles differ).")
     args = p.parse_args(argv)
     from pipeline.visual_report.page import write_report
     from transforms.write import check_scan_id
@@ -194,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
     try:
-        where = write_report(args.output, args.scan_id, args.report_path)
+        scan_id, scans = choose_scan(args.output, args.scan_id)
+        where = write_report(args.output, scan_id, args.report_path, args.compare, scans)
     except FileNotFoundError as e:
         sys.exit(f"pipeline.report: {e}")
     print(f"report: {where}")

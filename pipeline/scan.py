@@ -109,7 +109,8 @@ def run(argv: list[str] | None = None, started: float | None = None, checked: bo
             return None
         result.wait_until_finish()
     job_s = time.monotonic() - job_started
-    report = (write_visual_report if scan.report else report_hint)(scan.output, cfg.scan_id)
+    report = (write_visual_report(scan.output, cfg.scan_id, scan.compare) if scan.report
+              else report_hint(scan.output, cfg.scan_id))
     models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
     done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s)
     return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note)

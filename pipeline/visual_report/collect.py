@@ -1,7 +1,9 @@
-"""Read one scan's Parquet rows in a streaming pass and keep only what the report shows.
+"""Read one scan's Parquet rows in two streaming passes and keep only what the report shows.
 
-Memory and report size stay bounded for any scan size: histograms have fixed bins, failure examples
-and gallery candidates are capped (top-k heaps and a seeded reservoir sample).
+Memory and report size stay bounded for any scan size: histograms have fixed bins, failure examples,
+table rows and photo candidates are capped (top-k heaps and a seeded reservoir sample). The second pass
+needs what the first found (the classifier's threshold, the folders' common root) and hands every row
+to a RowSink: the CSV beside the report, which has them all.
 """
 from __future__ import annotations
 
@@ -9,15 +11,20 @@ import dataclasses
 import heapq
 import random
 from collections import Counter
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Protocol
 
+from pipeline.visual_report.folders import Folders
 from transforms.commit_log import committed_files, recover
+
+if TYPE_CHECKING:
+    from pipeline.visual_report.compare import Comparison
 
 SCORE_BINS = 20  # [0, 1] in 0.05 steps
 RATIO_STEP, RATIO_BINS = 0.025, 20  # target area ratio 0 .. 0.5, then one overflow bin
 COUNT_CAP = 30  # bottles or targets per image: 0 .. 29, then "30+"
 FAILURE_EXAMPLES = 5
-GALLERY = 12  # images per gallery section
+GALLERY = 12  # photo candidates of each kind (most targets, uncertain, ...)
+TABLE_ROWS = 2000  # rows of the page's table; the CSV has every image
 
 
 def _bin(value: float, step: float, bins: int) -> int:
@@ -92,9 +99,18 @@ class ScanStats:
     uncertain: TopK = dataclasses.field(default_factory=lambda: TopK(GALLERY))
     fallbacks: TopK = dataclasses.field(default_factory=lambda: TopK(GALLERY))
     sample: Reservoir = dataclasses.field(default_factory=lambda: Reservoir(GALLERY))
+    folders: Folders = dataclasses.field(default_factory=Folders)
+    table: TopK = dataclasses.field(default_factory=lambda: TopK(TABLE_ROWS))  # of (row, Change | None)
+    comparison: "Comparison | None" = None
 
     def add_summary(self, row: dict) -> None:
         self.images += 1
+        self.folders.add(row)
+        change = self.comparison.offer(row) if self.comparison else None
+        # images with targets (or changes) first, up to the cap; then the others, in the order they come
+        key = (bool(row["target_bottles"] or change), change.size if change else 0, row["target_bottles"],
+               row["target_area_ratio"])
+        self.table.offer(key, (row, change))
         dets = row["detections"] or []
         self.bottles += row["bottles"]
         self.targets += row["target_bottles"]
@@ -140,8 +156,17 @@ class ScanStats:
         return self.min_target_score if self.targets else 0.5
 
 
+class RowSink(Protocol):
+    """Takes every row in the second pass (the CSV writer)."""
+
+    def summary(self, row: dict, root: list[str]) -> None: ...
+
+    def failure(self, row: dict) -> None: ...
+
+
 def parquet_files(output: str, table: str, scan_id: str) -> list[str]:
-    """The scan's committed files of `table` (one run's, whatever a commit is doing meanwhile)."""
+    """The scan's committed files of `table` (one run's, whatever a commit is doing meanwhile): every
+    listing of a scan's files goes through here."""
     return sorted(committed_files(output, table, scan_id))
 
 
@@ -155,22 +180,39 @@ def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
             yield from batch.to_pylist()
 
 
-def collect(output: str, scan_id: str) -> ScanStats:
-    """Read OUTPUT's summaries and failures of SCAN_ID; raises FileNotFoundError when neither exists."""
+def scan_files(output: str, scan_id: str) -> tuple[list[str], list[str]]:
+    """The scan's summary and failure files; FileNotFoundError, naming the place, when it has neither."""
     recover(output, scan_id)  # a commit killed midway: bring the folders in line for other readers too
     summaries, failures = parquet_files(output, "summaries", scan_id), parquet_files(output, "failures", scan_id)
     if not summaries and not failures:
         raise FileNotFoundError(f"no Parquet files for scan {scan_id!r} under {output}/summaries or "
                                 f"{output}/failures; check --scan_id (the scan_id=... folder name)")
-    stats = ScanStats(scan_id)
+    return summaries, failures
+
+
+def collect(output: str, scan_id: str, comparison: "Comparison | None" = None,
+            sink: RowSink | None = None) -> ScanStats:
+    """Read OUTPUT's summaries and failures of SCAN_ID; raises FileNotFoundError when neither exists.
+
+    comparison: an earlier scan; each row is checked against it. sink: gets every row in the second pass.
+    """
+    summaries, failures = scan_files(output, scan_id)
+    stats = ScanStats(scan_id, comparison=comparison)
     for path in summaries:
         for row in read_rows(path):
             stats.add_summary(row)
     for path in failures:
         for row in read_rows(path):
             stats.add_failure(row)
-    threshold = stats.threshold
-    for path in summaries:  # the threshold is known only after the first pass
+    if comparison:
+        comparison.finish()
+    threshold, root = stats.threshold, stats.folders.root or []
+    for path in summaries:  # the threshold and the folders' root are known only after the first pass
         for row in read_rows(path):
             stats.offer_uncertain(row, threshold)
+            if sink:
+                sink.summary(row, root)
+    for path in failures if sink else ():
+        for row in read_rows(path):
+            sink.failure(row)
     return stats

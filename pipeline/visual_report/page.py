@@ -1,128 +1,127 @@
-"""One self-contained HTML page for a scan: headline numbers, failures by type, plots, gallery."""
+"""One self-contained HTML page for a scan, and the full CSV beside it.
+
+The page's table, filters and photo viewer are plain JavaScript (report.js) working on one JSON block;
+the CSS and script are inlined, nothing is fetched when the page is opened, so it can be emailed.
+"""
 from __future__ import annotations
 
 import datetime
+import json
 from html import escape
+from pathlib import Path
 
-from pipeline.visual_report import collect, svg
+from pipeline.visual_report import collect, model_names, picks, sections
 from pipeline.visual_report.collect import ScanStats
-from pipeline.visual_report.gallery import thumbnail
+from pipeline.visual_report.compare import Comparison
+from pipeline.visual_report.csv_table import CsvTable
+from pipeline.visual_report.scans import ScanInfo
 
-STYLE = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px;color:#222}
-h1{margin-bottom:4px}.sub{color:#666;margin-top:0}
-.numbers{display:flex;flex-wrap:wrap;gap:12px}.numbers div{background:#f3f5f8;border-radius:6px;padding:8px 14px}
-.numbers b{display:block;font-size:22px}table{border-collapse:collapse;margin:8px 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px;vertical-align:top}
-.plots{display:flex;flex-wrap:wrap;gap:16px}.gallery{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:0;background:#f6f6f6;padding:6px;border-radius:4px;width:300px}figure img{width:100%}
-figcaption{font-size:11px;color:#444;word-break:break-all}.legend span{padding:0 6px;color:#fff;border-radius:3px}"""
+HERE = Path(__file__).resolve().parent
 
 
-def _numbers(s: ScanStats) -> str:
-    inputs = s.images + s.failures
-    areas = s.mask_areas + s.expected_areas
-    cells = [
-        ("inputs", f"{inputs:,}"), ("summarized", f"{s.images:,}"), ("failed", f"{s.failures:,}"),
-        ("bottles", f"{s.bottles:,}"), ("targets", f"{s.targets:,}"),
-        ("images with a target", f"{s.images_with_targets:,}" + (f" ({s.images_with_targets / s.images:.0%})"
-                                                               if s.images else "")),
-        ("mean target area ratio", f"{s.area_ratio_sum / s.images_with_targets:.3f}" if s.images_with_targets
-         else "n/a"),
-        ("areas from the expected-area fallback", f"{s.expected_areas:,} of {areas:,}" if areas else "n/a"),
-    ]
-    return '<div class="numbers">' + "".join(f"<div><b>{escape(v)}</b>{escape(k)}</div>" for k, v in cells) + "</div>"
+def _json_block(value) -> str:
+    # '<' escaped, so no URI or message can close the script element
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def _failures(s: ScanStats) -> str:
-    if not s.failures:
-        return "<p>No failures: every input was summarized.</p>"
-    rows = []
-    for (stage, error_type), n in s.failure_types.most_common():
-        examples = "".join(f"<div><code>{escape(uri)}</code>: {escape(msg)}</div>"
-                           for uri, msg in s.failure_examples[(stage, error_type)])
-        rows.append(f"<tr><td>{escape(stage)}</td><td>{escape(error_type)}</td><td>{n:,}</td><td>{examples}</td></tr>")
-    return ("<table><tr><th>stage</th><th>type</th><th>inputs</th><th>examples (up to "
-            f"{collect.FAILURE_EXAMPLES})</th></tr>{''.join(rows)}</table>")
+def page_data(s: ScanStats) -> tuple[dict, list[tuple[str, list[str]]]]:
+    """The script's data (table rows, photos, photo groups) and the groups' titles with their URIs."""
+    chosen = picks.choose(s)
+    embedded = picks.embed(chosen.groups)
+    photos, why, index = [], [], {}
+    for uri, (data, reason) in embedded.items():
+        index[uri] = len(photos)
+        photos.append(data)
+        why.append(reason)
+    root = s.folders.root or []
+    rows = [picks.row_data(r, c, root, index.get(r["image_uri"], -1)) for r, c in chosen.rows]
+    position = {row["u"]: i for i, row in enumerate(rows)}
+    groups = [{"title": t, "rows": [position[u] for u in uris if u in position and u in index]}
+              for t, uris in chosen.groups]
+    data = {"rows": rows, "photos": photos, "why": why, "groups": [g for g in groups if g["rows"]],
+            "images": s.images, "compare": s.comparison.scan_id if s.comparison else None}
+    return data, chosen.groups
 
 
-def _counts(hist) -> tuple[list[str], list[int]]:
-    top = max(hist, default=0)
-    labels = [str(k) if k < collect.COUNT_CAP else f"{k}+" for k in range(top + 1)]
-    return labels, [hist.get(k, 0) for k in range(top + 1)]
+def _table(s: ScanStats, data: dict, csv_name: str) -> str:
+    shown, total = len(data["rows"]), s.images
+    note = (f"All {total:,} images are in the table." if shown == total else
+            f"The table holds {shown:,} of the {total:,} images: those with targets"
+            f"{' or changes' if s.comparison else ''} first, up to {collect.TABLE_ROWS:,}; then the others.")
+    changed = ('<label><input type="checkbox" id="f-changed"> only changed</label>' if s.comparison else "")
+    change_head = '<th data-key="k" data-type="n">change</th>' if s.comparison else ""
+    return f"""<p>{escape(note)} <a href="{escape(csv_name)}" id="csv">The CSV beside this file</a> has every
+image, with its folder, numbers and a link to the photo. Click a row to see its photo large (photos
+embedded: {len(data['photos']):,}; others are opened from their link when this browser can reach them).</p>
+{sections.legend(s.threshold)}
+<div class="filters"><label>folder <select id="f-folder"><option value="">all</option></select></label>
+<label>targets <input id="f-tmin" type="number" min="0" placeholder="min"> to
+<input id="f-tmax" type="number" min="0" placeholder="max"></label>
+<label>best score <input id="f-smin" type="number" min="0" max="1" step="0.05" placeholder="0"> to
+<input id="f-smax" type="number" min="0" max="1" step="0.05" placeholder="1"></label>{changed}
+<span id="count" aria-live="polite"></span></div>
+<div class="tablebox tall"><table id="images"><thead><tr><th>photo</th><th data-key="n">image</th>
+<th data-key="f">folder</th><th data-key="c">taken</th><th data-key="b" data-type="n">bottles</th>
+<th data-key="t" data-type="n">targets</th><th data-key="a" data-type="n">target area</th>
+<th data-key="m" data-type="n">mean score of targets</th><th data-key="x" data-type="n">best score</th>
+<th data-key="s">area from</th>{change_head}</tr></thead><tbody></tbody></table></div>"""
 
 
-def _plots(s: ScanStats) -> str:
-    score_labels = [f"{k / collect.SCORE_BINS:.2f}" for k in range(collect.SCORE_BINS)]
-    ratio_labels = [f"{k * collect.RATIO_STEP:.3f}" for k in range(collect.RATIO_BINS)] + ["0.5+"]
-    charts = [
-        svg.bar_chart("Bottles per image", *_counts(s.bottles_per_image), "bottles detected"),
-        svg.bar_chart("Targets per image", *_counts(s.targets_per_image), "target bottles", colour="#e07000"),
-        svg.bar_chart("Target area ratio (images with a target)", ratio_labels,
-                      [s.area_ratio_hist.get(k, 0) for k in range(collect.RATIO_BINS + 1)],
-                      "target area / image area", colour="#e07000"),
-        svg.bar_chart("Detection scores", score_labels,
-                      [s.detection_score_hist.get(k, 0) for k in range(collect.SCORE_BINS)],
-                      "detector score", "bottles"),
-        svg.bar_chart("Target scores (dashed: lowest called target)", score_labels,
-                      [s.target_score_hist.get(k, 0) for k in range(collect.SCORE_BINS)],
-                      "classifier score", "bottles", colour="#e07000", marker=s.threshold),
-    ]
-    return '<div class="plots">' + "".join(charts) + "</div>"
+DIALOG = """<dialog id="photo" aria-labelledby="dlg-title"><div class="dlg-head"><b id="dlg-title"></b>
+<span><button id="dlg-prev" aria-label="previous image">&larr;</button><button id="dlg-next"
+aria-label="next image">&rarr;</button><button id="dlg-close">Close</button></span></div>
+<p id="dlg-sub"></p><div class="stage" id="dlg-stage"><img id="dlg-img" alt=""><svg id="dlg-svg"
+xmlns="http://www.w3.org/2000/svg" preserveAspectRatio="none"></svg></div><p id="dlg-note"></p>
+<div class="tablebox"><table id="dlg-dets"></table></div></dialog>"""
 
 
-def _caption(row: dict) -> str:
-    fallback = sum(d.get("area_source") == "expected" for d in row["detections"] or [])
-    return (f"{escape(row['image_uri'])}<br>{row['bottles']} bottles, {row['target_bottles']} targets, "
-            f"area ratio {row['target_area_ratio']:.3f}" + (f", {fallback} expected-area" if fallback else ""))
-
-
-def _gallery(s: ScanStats) -> str:
-    sections = [
-        ("Largest target areas", s.largest.items()),
-        ("Most uncertain (a target score closest to the threshold)", s.uncertain.items()),
-        ("Expected-area fallbacks (mask implausible)", s.fallbacks.items()),
-        ("Random sample", s.sample.items),
-    ]
-    drawn: dict[str, tuple] = {}
-    out = []
-    for title, rows in sections:
-        figures = []
-        for row in rows:
-            if row["image_uri"] not in drawn:
-                drawn[row["image_uri"]] = thumbnail(row)
-            uri, why = drawn[row["image_uri"]]
-            body = f'<img src="{uri}" alt="">' if uri else f"<p>image not readable: {escape(why)}</p>"
-            figures.append(f"<figure>{body}<figcaption>{_caption(row)}</figcaption></figure>")
-        out.append(f"<h3>{escape(title)}</h3>" + (f'<div class="gallery">{"".join(figures)}</div>'
-                                                 if figures else "<p>none in this scan</p>"))
-    return "".join(out)
-
-
-def render(s: ScanStats, output: str) -> str:
+def render(s: ScanStats, output: str, csv_name: str, scans: list[ScanInfo] = ()) -> str:
     """The report's HTML text."""
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    versions = "".join(f"<li>detector {escape(d)}, classifier {escape(c)}, segmenter {escape(g)}</li>"
-                       for d, c, g in sorted(s.versions))
+    demo = model_names.demo_classifier(s.versions)
+    data, _ = page_data(s)
+    style = (HERE / "report.css").read_text()
+    script = (HERE / "report.js").read_text()
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>shelfscan scan {escape(s.scan_id)}</title><style>{STYLE}</style></head><body>
-<h1>Scan {escape(s.scan_id)}</h1><p class="sub">{escape(output)} · report made {made}</p>
-{_numbers(s)}
-<h2>Failures by type</h2>{_failures(s)}
-<h2>Distributions</h2>{_plots(s)}
-<h2>Gallery</h2><p class="legend"><span style="background:#ff7800">target</span>
-<span style="background:#286ee6">other bottle</span> · tag on a target: M = area from its mask,
-E = expected area from its box (mask implausible). Up to {collect.GALLERY} images per section.</p>
-{_gallery(s)}
-<h2>Models</h2><ul>{versions}</ul>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>shelfscan scan {escape(s.scan_id)}</title><style>{style}</style></head><body>
+{sections.banner(demo)}
+<h1>Scan {escape(s.scan_id)}</h1><p class="sub">{escape(output)} · report made {made} ·
+{escape(sections.models_line(s))}</p>
+{sections.other_scans(output, s.scan_id, list(scans))}
+{sections.numbers(s, demo)}
+{sections.changes(s.comparison, s)}
+<h2>By folder</h2>{sections.folder_table(s)}
+<h2 id="images-title">Images</h2>{_table(s, data, csv_name)}
+<h2>Photos to look at first</h2><div id="groups"><p>No photos could be embedded.</p></div>
+<h2>Failures by type</h2>{sections.failures(s)}
+<h2>Distributions</h2>{sections.plots(s)}
+<h2>Models</h2>{sections.models(s)}
+{DIALOG}
+<script type="application/json" id="report-data">{_json_block(data)}</script>
+<script>{script}</script>
 </body></html>"""
 
 
-def write_report(output: str, scan_id: str, path: str | None = None) -> str:
-    """Write the scan's report (default OUTPUT/reports/SCAN_ID.html, any Beam filesystem); returns where."""
+def write_report(output: str, scan_id: str, path: str | None = None, compare: str | None = None,
+                 scans: list[ScanInfo] = ()) -> str:
+    """Write the scan's report (default OUTPUT/reports/SCAN_ID.html, any Beam filesystem) and its CSV
+    beside it (same name, .csv); returns where the report is.
+
+    compare: an earlier scan_id of the same OUTPUT to show changes against. scans: the OUTPUT's scans,
+    listed on the page.
+    """
     from apache_beam.io.filesystems import FileSystems
 
     target = path or FileSystems.join(output.rstrip("/"), "reports", f"{scan_id}.html")
-    text = render(collect.collect(output, scan_id), output)
+    csv_path = target[:-len(".html")] + ".csv" if target.endswith(".html") else target + ".csv"
+    collect.scan_files(output, scan_id)  # before the CSV is created: a wrong scan_id leaves nothing behind
+    comparison = Comparison(output, compare) if compare else None
+    with FileSystems.create(csv_path, mime_type="text/csv") as f:
+        table = CsvTable(f)
+        stats = collect.collect(output, scan_id, comparison, table)
+        table.close()
+    text = render(stats, output, csv_path.rsplit("/", 1)[-1], scans)
     with FileSystems.create(target, mime_type="text/html") as f:
         f.write(text.encode("utf-8"))
     return target

@@ -1,5 +1,7 @@
 """The visual scan report: numbers, failures by type, plots and a capped gallery; checked in a browser."""
+import dataclasses
 import datetime
+import json
 import re
 
 import numpy as np
@@ -14,7 +16,7 @@ from pipeline.visual_report import collect
 from pipeline.visual_report.page import write_report
 from transforms.records import BottleResult, Failure
 from transforms.crops import ImageInfo
-from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, arrow_schema
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, Field, arrow_schema
 from transforms.summarize import ScanContext, failure_row, summary_row
 from transforms.write import scan_prefix
 
@@ -29,25 +31,53 @@ def bottle(index, x, is_target, source="mask", score=None):
                         source if is_target else None)
 
 
-def write_scan(out, images: int, image_dir, failures: int = 0) -> None:
-    """A scan's Parquet as pipeline.run writes it: `images` summaries over 4 real JPEGs, some failures."""
+def extended_fields() -> tuple[Field, ...]:
+    """The summary schema with the columns newer scans add: folder, captured_at, detections.mask_polygon."""
+    polygon = Field("mask_polygon", "FLOAT", "REPEATED", "x0,y0,x1,y1,... of a target's outline")
+    fields = tuple(dataclasses.replace(f, fields=f.fields + (polygon,)) if f.name == "detections" else f
+                   for f in SUMMARY_FIELDS)
+    return fields + (Field("folder", "STRING", "NULLABLE"), Field("captured_at", "TIMESTAMP", "NULLABLE"))
+
+
+def extend(row: dict, i: int) -> dict:
+    """A row as a scan with the newer columns writes it: 3 stores x 2 months, outlines on targets."""
+    row["folder"] = f"store{i % 3}/2026-0{1 + i % 2}"
+    row["captured_at"] = NOW - datetime.timedelta(minutes=i)
+    for d in row["detections"]:
+        x0, y0, x1, y1 = d["box"]
+        d["mask_polygon"] = [x0 + 5, y0, x1 - 5, y0, x1, y1, x0, y1] if d["is_target"] else []
+    return row
+
+
+def write_scan(out, images: int, image_dir, failures: int = 0, *, scan_id: str = "r1", extended: bool = False,
+               distinct: bool = False, targets=lambda i: i % 3, ctx: ScanContext = CTX,
+               processed_at: datetime.datetime = NOW) -> None:
+    """A scan's Parquet as pipeline.run writes it: `images` summaries over 4 real JPEGs, some failures.
+
+    extended: rows carry folder, captured_at and outlines. distinct: each row its own URI (only the first
+    four are real photos), in folders shop0..shop4. targets: target bottles of row i.
+    """
     files = []
     for k in range(4):
         path = image_dir / f"shelf{k}.jpg"
         Image.fromarray(np.full((200, 300, 3), 60 * k, np.uint8)).save(path)
         files.append(str(path))
     rows = []
+    ctx = dataclasses.replace(ctx, scan_id=scan_id)
     for i in range(images):
-        targets = i % 3
-        bottles = [bottle(j, 10 + 50 * j, j < targets, "expected" if i % 7 == 0 else "mask",
-                          score=0.5 + 0.001 * (i % 50) if j == 0 and targets else None) for j in range(targets + 2)]
-        rows.append(summary_row(ImageInfo(files[i % 4], 300, 200, len(bottles)), bottles, CTX, NOW))
+        n = targets(i)
+        bottles = [bottle(j, 10 + 50 * j, j < n, "expected" if i % 7 == 0 else "mask",
+                          score=0.5 + 0.001 * (i % 50) if j == 0 and n else None) for j in range(n + 2)]
+        uri = files[i] if distinct and i < 4 else f"{image_dir}/shop{i % 5}/{i:06d}.jpg" if distinct else files[i % 4]
+        row = summary_row(ImageInfo(uri, 300, 200, len(bottles)), bottles, ctx, processed_at)
+        rows.append(extend(row, i) if extended else row)
     fail_rows = [failure_row(Failure(f"/in/bad{i}.jpg", "decode", "truncated" if i % 2 else "not_an_image",
-                                     "re-export the file"), "r1", NOW) for i in range(failures)]
-    for table, data, fields in (("summaries", rows, SUMMARY_FIELDS), ("failures", fail_rows, FAILURE_FIELDS)):
-        folder = out / scan_prefix("", table, "r1").lstrip("/")
+                                     "re-export the file"), scan_id, processed_at) for i in range(failures)]
+    fields = extended_fields() if extended else SUMMARY_FIELDS
+    for table, data, schema in (("summaries", rows, fields), ("failures", fail_rows, FAILURE_FIELDS)):
+        folder = out / scan_prefix("", table, scan_id).lstrip("/")
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(data, arrow_schema(fields)), folder / "part-00000-of-00001.parquet")
+        pq.write_table(pa.Table.from_pylist(data, arrow_schema(schema)), folder / "part-00000-of-00001.parquet")
 
 
 def test_stats_count_every_row_and_cap_the_gallery(tmp_path):
@@ -113,21 +143,25 @@ def test_report_renders_with_images_and_plots(tmp_path, page):
     page.goto(path.as_uri())
     numbers = page.inner_text(".numbers")
     assert "43\ninputs" in numbers and "3\nfailed" in numbers
-    assert "truncated" in page.inner_text("table") and "/in/bad1.jpg" in page.inner_text("table")
+    failures = page.inner_text("table.failures")
+    assert "truncated" in failures and "/in/bad1.jpg" in failures
     assert page.locator("svg.plot").count() == 5
     assert page.locator("svg.plot rect").count() > 10
     images = page.locator(".gallery img")
     assert images.count() >= 4
     assert all(images.nth(i).evaluate("i => i.complete && i.naturalWidth > 0") for i in range(images.count()))
-    assert page.locator("h3", has_text="Expected-area fallbacks").count() == 1
+    assert page.locator("h3", has_text="Target area from the box").count() == 1
+    assert page.locator("#images tbody tr").count() == 4  # 40 rows of 4 photos: each photo once
+    assert page.locator(".banner").count() == 0  # cls-1 is not the demo classifier
 
 
 def test_a_large_scan_gives_a_small_report(tmp_path):
-    write_scan(tmp_path / "out", 20000, tmp_path, failures=500)
+    write_scan(tmp_path / "out", 20000, tmp_path, failures=500, distinct=True)
     where = write_report(str(tmp_path / "out"), "r1")
     text = open(where).read()
-    assert len(text) < 600_000  # 4 distinct images here; 48 distinct thumbnails stay within a few MB
-    assert len(re.findall(r"<figure>", text)) <= 4 * collect.GALLERY
+    assert len(text) < 2_000_000  # 4 readable photos here; the table's 2,000 rows are most of it
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1))
+    assert len(data["rows"]) == collect.TABLE_ROWS
     assert len(re.findall(r"/in/bad\d+\.jpg", text)) <= 2 * collect.FAILURE_EXAMPLES
 
 
@@ -137,13 +171,17 @@ def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
     uri = gcs_emulator.upload_dir(local, "scans")
     where = write_report(uri, "r1")
     assert where == f"{uri}/reports/r1.html"
-    blob = gcs_emulator.client().bucket(gcs_emulator.bucket).blob("scans/reports/r1.html")
-    text = blob.download_as_text()
+    bucket = gcs_emulator.client().bucket(gcs_emulator.bucket)
+    text = bucket.blob("scans/reports/r1.html").download_as_text()
     assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2
+    assert len(bucket.blob("scans/reports/r1.csv").download_as_text().splitlines()) == 1 + 7
+    from pipeline.visual_report.scans import scans
+
+    assert [(s.scan_id, s.rows) for s in scans(uri)] == [("r1", 7)]  # gs:// has no folders to list
 
 
-def test_gallery_of_distinct_photos_stays_within_a_few_megabytes(tmp_path):
-    """Every gallery slot a different large photo: the most a report can hold, whatever the scan size."""
+def test_embedded_photos_of_distinct_images_stay_within_a_few_megabytes(tmp_path):
+    """Every candidate a different large photo: the most a report can hold, whatever the scan size."""
     rng = np.random.default_rng(0)
     files = []
     for k in range(60):
@@ -160,15 +198,15 @@ def test_gallery_of_distinct_photos_stays_within_a_few_megabytes(tmp_path):
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows, arrow_schema(SUMMARY_FIELDS)), folder / "part-0.parquet")
     text = open(write_report(str(tmp_path / "out"), "r1")).read()
-    distinct = len(set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text)))
-    assert distinct >= 20  # sections overlap; 48 distinct would be about twice this size
-    assert len(text) < 4_000_000, f"{len(text) / 1e6:.1f} MB for {distinct} distinct thumbnails"
+    embedded = re.findall(r'"(data:image/jpeg;base64,[^"]+)"', text)
+    assert len(embedded) >= 8 and len(set(embedded)) == len(embedded)  # each photo once, however often shown
+    assert len(text) < 4_000_000, f"{len(text) / 1e6:.1f} MB for {len(embedded)} photos"
 
 
 def test_a_scan_where_everything_failed_still_reports(tmp_path):
     write_scan(tmp_path / "out", 0, tmp_path, failures=3)
     text = open(write_report(str(tmp_path / "out"), "r1")).read()
-    assert "<b>3</b>failed" in text and text.count("none in this scan") == 4 and text.count("<svg") == 5
+    assert "<b>3</b>failed" in text and "No summarized images" in text and text.count("<svg") >= 5
 
 
 def test_the_report_is_written_whatever_became_of_the_photos(tmp_path):
@@ -187,5 +225,5 @@ def test_the_report_is_written_whatever_became_of_the_photos(tmp_path):
     text = open(write_report(str(tmp_path / "out"), "r1")).read()
     assert f"{tmp_path}/shelf0.jpg is not a regular file" in text
     assert f"{tmp_path}/shelf1.jpg is not a regular file" in text
-    drawn = set(re.findall(r'src="(data:image/jpeg;base64,[^"]+)"', text))
+    drawn = set(re.findall(r'"(data:image/jpeg;base64,[^"]+)"', text))
     assert len(drawn) == 2  # shelf2 (bad EXIF, drawn as the scan saw it) and shelf3
