@@ -210,9 +210,9 @@ def write_parquet(rows: list[dict], path: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from transforms.schema import SUMMARY_FIELDS, arrow_schema
+    from transforms.schema import SUMMARY_FIELDS, arrow_schema, parquet_fields
 
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(SUMMARY_FIELDS)), path)
+    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(parquet_fields(SUMMARY_FIELDS))), path)
 
 
 def run_chain(uris: Sequence[str], cfg: ScanConfig, output_path: str, clock: StageClock) -> ChainCounts:

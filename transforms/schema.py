@@ -32,7 +32,8 @@ DETECTION_FIELDS = (
 
 SUMMARY_FIELDS = (
     Field("image_uri", "STRING", description="The input image."),
-    Field("scan_id", "STRING", description="The scan that produced this row."),
+    Field("scan_id", "STRING", description="The scan that produced this row (Parquet: the scan_id=... folder, "
+          "which pandas, DuckDB and Spark read as this column)."),
     Field("processed_at", "TIMESTAMP", description="When this row was computed (UTC)."),
     Field("width", "INTEGER", description="Image width after EXIF orientation."),
     Field("height", "INTEGER", description="Image height after EXIF orientation."),
@@ -52,12 +53,21 @@ SUMMARY_FIELDS = (
 
 FAILURE_FIELDS = (
     Field("image_uri", "STRING", description="The input that failed."),
-    Field("scan_id", "STRING", description="The scan that saw the failure."),
+    Field("scan_id", "STRING", description="The scan that saw the failure (Parquet: the scan_id=... folder)."),
     Field("processed_at", "TIMESTAMP", description="When the failure was recorded (UTC)."),
     Field("stage", "STRING", description="read, decode, detect, classify or segment."),
     Field("error_type", "STRING", description="Short machine-readable cause, e.g. 'truncated', 'not_an_image'."),
     Field("message", "STRING", description="What went wrong and what to do about it."),
 )
+
+
+PARTITION = "scan_id"  # Parquet keeps it in the path only (scan_id=...), as Hive and Spark write partitions
+
+
+def parquet_fields(fields: tuple[Field, ...]) -> tuple[Field, ...]:
+    """The columns a Parquet file holds: all but the partition column, which its folder names. A column
+    in both places is what makes pandas, pyarrow and DuckDB refuse to read a whole output."""
+    return tuple(f for f in fields if f.name != PARTITION)
 
 
 def arrow_schema(fields: tuple[Field, ...]):

@@ -21,7 +21,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.commit_log import STAGING, TABLES, begin_run, check_scan_id, commit, is_result_file  # noqa: F401
-from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, arrow_schema
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, arrow_schema, parquet_fields
 
 _LOG = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class WriteParquet(beam.PTransform):
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         self._prefix = FileSystems.join(prefix, "part")
-        self._schema = arrow_schema(SUMMARY_FIELDS if table == "summaries" else FAILURE_FIELDS)
+        self._schema = arrow_schema(parquet_fields(SUMMARY_FIELDS if table == "summaries" else FAILURE_FIELDS))
         self._begun = begun
 
     def expand(self, rows):

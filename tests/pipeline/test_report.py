@@ -16,7 +16,7 @@ from pipeline.visual_report import collect
 from pipeline.visual_report.page import write_report
 from transforms.records import BottleResult, Failure
 from transforms.crops import ImageInfo
-from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, Field, arrow_schema
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, Field, arrow_schema, parquet_fields
 from transforms.summarize import ScanContext, failure_row, summary_row
 from transforms.write import scan_prefix
 
@@ -77,7 +77,8 @@ def write_scan(out, images: int, image_dir, failures: int = 0, *, scan_id: str =
     for table, data, schema in (("summaries", rows, fields), ("failures", fail_rows, FAILURE_FIELDS)):
         folder = out / scan_prefix("", table, scan_id).lstrip("/")
         folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(data, arrow_schema(schema)), folder / "part-00000-of-00001.parquet")
+        pq.write_table(pa.Table.from_pylist(data, arrow_schema(parquet_fields(schema))),
+                       folder / "part-00000-of-00001.parquet")
 
 
 def test_stats_count_every_row_and_cap_the_gallery(tmp_path):
@@ -196,7 +197,7 @@ def test_embedded_photos_of_distinct_images_stay_within_a_few_megabytes(tmp_path
         rows.append(summary_row(ImageInfo(str(f), 1200, 900, 2), bottles, CTX, NOW))
     folder = tmp_path / "out" / "summaries" / "scan_id=r1"
     folder.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows, arrow_schema(SUMMARY_FIELDS)), folder / "part-0.parquet")
+    pq.write_table(pa.Table.from_pylist(rows, arrow_schema(parquet_fields(SUMMARY_FIELDS))), folder / "part-0.parquet")
     text = open(write_report(str(tmp_path / "out"), "r1")).read()
     embedded = re.findall(r'"(data:image/jpeg;base64,[^"]+)"', text)
     assert len(embedded) >= 8 and len(set(embedded)) == len(embedded)  # each photo once, however often shown
