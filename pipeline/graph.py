@@ -7,6 +7,7 @@ from typing import Any
 import apache_beam as beam
 
 from models.handler import SlotModelHandler
+from pipeline.inputs import input_roots
 from transforms.classify import Classify, other_bottle
 from transforms.crops import IMAGES, FanOutCrops
 from transforms.crops_output import WriteCrops
@@ -16,7 +17,7 @@ from transforms.incremental import ScannedUris
 from transforms.progress import CountRows
 from transforms.read import LISTED, ReadImages
 from transforms.segment import Segment
-from transforms.summarize import ScanContext, Summarize, failure_row, input_root, utc_now
+from transforms.summarize import ScanContext, Summarize, failure_row, utc_now
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +70,7 @@ class ScanConfig:
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
-                           self.segmenter.meta.version, tuple(input_root(p) for p in self.patterns))
+                           self.segmenter.meta.version, input_roots(self.patterns))
 
 
 def early_failure_rows(failures, scan_id: str, label: str):

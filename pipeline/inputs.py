@@ -18,6 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import SAMPLES
 from transforms.listing import has_wildcard, local_pattern, split_pattern, walk_pattern
 from transforms.read import LIST_ERRORS, literal_entry, match_entries, read_input_list
+from transforms.summarize import input_root
 
 # Listed names looked up before the check stops asking: past that many missing ones, the scan tells
 # (a failure row each) rather than the check making a million lookups.
@@ -32,6 +33,19 @@ class InputError(ValueError):
 def scan_patterns(inputs: Sequence[str] | None, input_list: str | None) -> tuple[str, ...]:
     """The patterns a scan lists: --input, or the bundled samples when neither input option is given."""
     return tuple(inputs or ([] if input_list else [str(SAMPLES / "images" / "*.jpg")]))
+
+
+def input_roots(patterns: Sequence[str]) -> tuple[str, ...]:
+    """The folder each pattern starts from, for the rows' `folder` column: a folder given as it is (the
+    scan lists everything under it) is its own root; otherwise the folder before the first wildcard."""
+    roots = []
+    for pattern in patterns:
+        if "://" in pattern:
+            folder = not has_wildcard(pattern) and not FileSystems.exists(pattern)  # as listing takes it
+        else:
+            folder = local_pattern(pattern) != pattern
+        roots.append(pattern.rstrip("/" + os.sep) if folder else input_root(pattern))
+    return tuple(roots)
 
 
 def known_schemes() -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -36,6 +37,7 @@ class ScanReport:
     report: str | None = None  # where the visual report is, or how to write it
     models: str = ""  # "detector X, classifier Y, segmenter Z"
     note: str | None = None  # what the user must know about these results
+    next_steps: tuple[tuple[str, str], ...] = ()  # (row name, text): where crops went, the command to run next
 
     @property
     def images_per_s(self) -> float:
@@ -64,6 +66,7 @@ class ScanReport:
             rows.append(("note", self.note))
         if self.report:
             rows.append(("report", self.report))
+        rows.extend(self.next_steps)
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
@@ -87,12 +90,11 @@ def failure_examples(output: str, scan_id: str, kinds: list[str]) -> dict[str, s
     import pyarrow.parquet as pq
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.write import scan_prefix
+    from transforms.commit_log import committed_files
 
     wanted, found = set(kinds), {}
-    pattern = FileSystems.join(scan_prefix(output, "failures", scan_id), "*.parquet")
-    for meta in FileSystems.match([pattern])[0].metadata_list:
-        with FileSystems.open(meta.path, compression_type="uncompressed") as f:
+    for path in committed_files(output, "failures", scan_id):
+        with FileSystems.open(path, compression_type="uncompressed") as f:
             for batch in pq.ParquetFile(f).iter_batches(columns=["image_uri", "stage", "error_type", "message"]):
                 for row in batch.to_pylist():
                     kind = f"{row['stage']}/{row['error_type']}"
@@ -107,6 +109,23 @@ def failure_examples(output: str, scan_id: str, kinds: list[str]) -> dict[str, s
 DEMO_CLASSIFIER_NOTE = ("the demo classifier knows only the synthetic demo brand 'micellar_rose', so "
                         "'targets' mean nothing on your photos; train yours with python -m models.train_classifier "
                         "(README: Train the classifier for your product), then scan with --classifier DIR")
+
+
+def next_steps(crops_output: str | None, output: str, input_root: str | None,
+               demo_classifier: bool) -> tuple[tuple[str, str], ...]:
+    """The closing table's last rows: where the crops went and how to label them, or, for a scan with the
+    demo classifier, how to get crops to train your own."""
+    allow = f" --allow {shlex.quote(input_root)}" if input_root else ""
+    if crops_output:
+        crops = f"{crops_output.rstrip('/')}/crops.jsonl"
+        return (("crops", f"{crops}: every detected bottle, least certain first"),
+                ("next", f"python -m models.label {shlex.quote(crops)}{allow}   (label them in the browser), then "
+                         f"python -m models.train_classifier --data {shlex.quote(crops)} --out my_classifier"))
+    if demo_classifier:
+        crops = "crops" if is_bigquery(output) else f"{output.rstrip('/')}/crops"
+        return (("next", f"to train your own classifier, scan again with --crops_output {shlex.quote(crops)} "
+                         "and label the crops it writes"),)
+    return ()
 
 
 def models_line(detector: str, classifier: str, segmenter: str) -> tuple[str, str | None]:

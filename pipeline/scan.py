@@ -12,10 +12,10 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
-from pipeline.inputs import scan_patterns
+from pipeline.inputs import input_roots, scan_patterns
 from pipeline.options import LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine
-from pipeline.report import (ScanReport, models_line, report_hint, scan_report, with_failure_examples,
+from pipeline.report import (ScanReport, models_line, next_steps, report_hint, scan_report, with_failure_examples,
                              write_visual_report)
 from pipeline.sinks import write_rows
 from pipeline.status import Status
@@ -112,8 +112,11 @@ def run(argv: list[str] | None = None, started: float | None = None, checked: bo
     report = (write_visual_report(scan.output, cfg.scan_id, scan.compare) if scan.report
               else report_hint(scan.output, cfg.scan_id))
     models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
+    steps = next_steps(cfg.crops_output, scan.output, input_roots(cfg.patterns[:1])[0] if cfg.patterns else None,
+                       cfg.classifier.uri == "demo")
     done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s)
-    return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note)
+    return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note,
+                               next_steps=steps)
 
 
 def print_help() -> None:

@@ -199,6 +199,33 @@ def check_inputs(scan: ScanOptions) -> None:
         raise OptionError(str(e)) from None
 
 
+def check_crops_output(prefix: str | None) -> None:
+    """Refuse a --crops_output whose crops.jsonl holds labels: the scan would write a new list over them."""
+    if not prefix:
+        return
+    import json
+
+    from apache_beam.io.filesystems import FileSystems
+
+    index = FileSystems.join(prefix.rstrip("/"), "crops.jsonl")
+    try:
+        if not FileSystems.exists(index):
+            return
+        with FileSystems.open(index, compression_type="uncompressed") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError as e:
+        raise OptionError(f"--crops_output {prefix}: cannot read its crops.jsonl ({e}); check your access") from e
+    labeled = 0
+    for line in lines:
+        try:
+            labeled += bool(json.loads(line).get("label"))
+        except (ValueError, AttributeError):
+            continue
+    if labeled:
+        raise OptionError(f"--crops_output {prefix} holds {index} with {labeled} labels, which this scan would "
+                          "write over; train on them first or move them, and give this scan another folder")
+
+
 def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
     """Everything that can be known before models load, without scanning; raises OptionError."""
     if argv is not None:
@@ -209,4 +236,5 @@ def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
     parse_class_filter(scan.detector_class_filter)
     check_modified_after(scan.modified_after)
     check_output(scan.output, options)
+    check_crops_output(scan.crops_output)
     check_inputs(scan)

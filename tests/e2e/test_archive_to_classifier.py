@@ -1,7 +1,10 @@
-"""A user's whole loop on synthetic scenes: scan with --crops_output, label the crops in the browser,
+"""A user's whole loop, as the README writes it: scan with --crops_output, label the crops in the browser,
 train a classifier on them, scan again with it and write the visual report."""
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +12,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from models.label.server import serve_in_background
-from models.label.store import LabelStore
-from pipeline.run import run
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -38,59 +38,72 @@ def true_labels(crops_jsonl: Path, scenes: Path) -> dict[str, str]:
     return labels
 
 
-def label_in_browser(page, crops_jsonl: Path, truth: dict[str, str]) -> None:
+def label_in_browser(page, url: str, truth: dict[str, str]) -> None:
     """Label every crop with the keyboard, as the person at the page would, one page at a time."""
-    server, url = serve_in_background(LabelStore(str(crops_jsonl)))
+    page.goto(url)
+    page.locator(".card.focus").wait_for()
+    total = len(truth)
+    for done in range(1, total + 1):
+        name = page.evaluate("state.crops[state.focus].name")
+        page.keyboard.press("T" if truth[name] == "target" else "O")
+        page.wait_for_function(f"() => document.querySelector('#done').textContent.startsWith('{done} of {total}')")
+        if done < total:  # on to the next crop; a finished page stays until N asks for the next
+            if page.evaluate("state.crops.every(c => c.label)"):
+                page.keyboard.press("N")
+            page.wait_for_function("() => state.crops[state.focus] && !state.crops[state.focus].label")
+
+
+def readme_loop() -> list[list[str]]:
+    """The commands of the README's loop block, as a user copies them (comments dropped)."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- loop -->\n```\n(.*?)```", text, re.S).group(1)
+    return [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.strip()]
+
+
+def label_step(argv: list[str], cwd: Path, env: dict, page) -> str:
+    """Run the label command as written, label in Chromium from the URL it prints, stop it with Ctrl-C."""
+    server = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        page.goto(url)
-        page.locator(".card.focus").wait_for()
-        total = len(truth)
-        for done in range(1, total + 1):
-            name = page.evaluate("state.crops[state.focus].name")
-            page.keyboard.press("T" if truth[name] == "target" else "O")
-            page.wait_for_function(f"() => document.querySelector('#done').textContent.startsWith('{done} of {total}')")
-            if done < total:  # on to the next crop; a finished page stays until N asks for the next
-                if page.evaluate("state.crops.every(c => c.label)"):
-                    page.keyboard.press("N")
-                page.wait_for_function("() => state.crops[state.focus] && !state.crops[state.focus].label")
+        lines = []
+        while not any("http://" in line for line in lines):
+            line = server.stdout.readline()
+            assert line, "models.label ended before printing its URL:\n" + "".join(lines)
+            lines.append(line)
+        url = re.search(r"http://127\.0\.0\.1:\d+/", "".join(lines)).group(0)
+        crops_jsonl = cwd / argv[argv.index("models.label") + 1]
+        truth = true_labels(crops_jsonl, cwd / "photos")
+        assert set(truth.values()) == {"target", "other"}
+        label_in_browser(page, url, truth)
+        on_disk = {r["uri"].rsplit("/", 1)[-1]: r["label"] for r in map(json.loads, crops_jsonl.read_text().splitlines())}
+        assert on_disk == truth
     finally:
-        server.shutdown()
-        server.server_close()
+        server.send_signal(signal.SIGINT)
+        said = server.communicate(timeout=60)[0]
+    return said
 
 
-def test_scan_label_train_rescan_report(tmp_path, page):
-    from models.synth import generator
-
-    scenes = tmp_path / "scenes"
-    generator.generate(scenes, 10, 77, max_side=800)
-    images = str(scenes / "images" / "*.jpg")
-    crops = tmp_path / "crops"
-    first = run(["--input", images, "--output", str(tmp_path / "out"), "--scan_id", "first",
-                 "--crops_output", str(crops), "--no_progress"])
-    assert first.images == 10 and first.failures == 0
-    crops_jsonl = crops / "crops.jsonl"
-    truth = true_labels(crops_jsonl, scenes)
-    assert set(truth.values()) == {"target", "other"}
-
-    label_in_browser(page, crops_jsonl, truth)
-    on_disk = {r["uri"].rsplit("/", 1)[-1]: r["label"] for r in map(json.loads, crops_jsonl.read_text().splitlines())}
-    assert on_disk == truth
-
-    model = tmp_path / "my_classifier"
-    trained = subprocess.run(
-        [sys.executable, "-m", "models.train_classifier", "--data", str(crops_jsonl), "--out", str(model),
-         "--cache", str(tmp_path / "cache")],
-        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert trained.returncode == 0, trained.stderr[-3000:]
-    assert f"--classifier {model}" in trained.stdout
-
-    second = run(["--input", images, "--output", str(tmp_path / "out"), "--scan_id", "second",
-                  "--classifier", str(model), "--report", "--no_progress"])
-    assert second.images == 10 and second.report == str(tmp_path / "out" / "reports" / "second.html")
-    rows = pq.read_table(tmp_path / "out" / "summaries" / "scan_id=second").to_pylist()
-    versions = {r["classifier_version"] for r in rows}
-    assert len(rows) == 10 and len(versions) == 1 and versions != {
-        r["classifier_version"] for r in pq.read_table(tmp_path / "out" / "summaries" / "scan_id=first").to_pylist()}
-    page.goto(Path(second.report).as_uri())
-    assert "10\ninputs" in page.inner_text(".numbers")
-    assert page.locator("svg.plot").count() == 5 and page.locator(".gallery img").count() >= 4
+def test_the_readme_loop_runs_as_written(tmp_path, page):
+    """scan -> label -> train -> rescan -> report, each command copied from the README, in a fresh folder."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    said = {}
+    for argv in readme_loop():
+        assert argv[:2] == ["python", "-m"], argv
+        argv = [sys.executable, *argv[1:]]
+        command = argv[2]
+        if command == "models.label":
+            said[command] = label_step(argv, tmp_path, env, page)
+            continue
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stderr[-3000:]}"
+        said.setdefault(command, []).append(done.stdout)
+    first, second = said["pipeline.run"]
+    assert "python -m models.label out/crops/crops.jsonl --allow photos/images" in first  # the closing table
+    assert "train with" in said["models.label"] and "--data out/crops/crops.jsonl" in said["models.label"]
+    assert "--classifier my_classifier" in said["models.train_classifier"][0]
+    assert "report      out/reports/second.html" in second
+    rows = pq.read_table(tmp_path / "out" / "summaries").to_pandas()
+    versions = rows.groupby("scan_id", observed=True)["classifier_version"].unique()
+    assert len(versions["second"]) == 1 and set(versions["second"]) != set(versions["first"])
+    page.goto((tmp_path / "out" / "reports" / "second.html").as_uri())
+    assert page.locator(".banner").count() == 0  # our own classifier: no demo banner
+    assert (tmp_path / "out" / "reports" / "second.csv").read_text().count("\n") == 1 + len(rows) // 2

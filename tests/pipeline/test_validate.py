@@ -114,3 +114,31 @@ def test_a_scan_where_every_input_failed_exits_non_zero(toy_models, tmp_path):
                 "--segmenter", str(toy_models["segmenter"]), timeout=300)
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "status  FAILED: every input failed (2 of 2); see the failures table"
+
+
+def test_a_crops_output_holding_labels_is_never_written_over(tmp_path):
+    from pipeline.validate import check_crops_output
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    index = crops / "crops.jsonl"
+    index.write_text('{"uri": "a.jpg", "label": ""}\n{"uri": "b.jpg", "label": "target"}\nnot json\n')
+    with pytest.raises(OptionError, match=r"holds .*crops.jsonl with 1 labels, which this scan would write over"):
+        check_crops_output(str(crops))
+    assert "target" in index.read_text()
+    index.write_text('{"uri": "a.jpg", "label": ""}\n')
+    check_crops_output(str(crops))  # nothing labeled yet: a new scan may replace the list
+    check_crops_output(str(tmp_path / "new"))
+
+
+def test_the_closing_table_says_where_crops_went_and_what_to_run_next():
+    from pipeline.report import next_steps
+
+    table = ScanReport("s1", 4, 9, 2, 0, 3.0, "out/x/", next_steps=next_steps(
+        "out/crops", "out", "/photos/store 1", False)).table()
+    assert "crops       out/crops/crops.jsonl: every detected bottle" in table
+    assert "python -m models.label out/crops/crops.jsonl --allow '/photos/store 1'" in table
+    assert "models.train_classifier --data out/crops/crops.jsonl" in table
+    demo = ScanReport("s1", 4, 9, 2, 0, 3.0, "out/x/", next_steps=next_steps(None, "out", None, True)).table()
+    assert "scan again with --crops_output out/crops" in demo
+    assert next_steps(None, "out", None, False) == ()
