@@ -212,17 +212,6 @@ def choose_scan(output: str, scan_id: str | None) -> tuple[str, list]:
     return found[0].scan_id, found
 
 
-def _scan_id_argument(value: str) -> str:
-    import argparse
-
-    from transforms.write import check_scan_id
-
-    try:
-        return check_scan_id(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e).replace("--scan_id ", "", 1)) from None
-
-
 def main(argv: list[str] | None = None) -> None:
     """`python -m pipeline.report OUTPUT [--scan_id X] [--compare Y]`: write the scan's visual report."""
     import argparse
@@ -240,18 +229,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report_path", default=None,
                    help="Where to write the HTML. Default: OUTPUT/reports/SCAN_ID.html; the full per-image "
                         "table goes beside it as .csv.")
-    p.add_argument("--compare", default=None, metavar="SCAN_ID", type=_scan_id_argument,
+    p.add_argument("--compare", default=None, metavar="SCAN_ID",
                    help="An earlier scan of the same OUTPUT: show what changed (counts, areas, the images "
                         "whose targets or bottles differ).")
     args = p.parse_args(argv)
     from pipeline.visual_report.page import write_report
     from transforms.write import check_scan_id
 
-    try:
-        check_scan_id(args.scan_id)
-    except ValueError as e:  # one line and usage's exit status, as for the scan itself
-        print(f"pipeline.report: {e}", file=sys.stderr)
-        sys.exit(2)
+    for name in ("scan_id", "compare"):
+        try:
+            if getattr(args, name) is not None:
+                check_scan_id(getattr(args, name))
+        except ValueError as e:  # one line and usage's exit status, as for the scan itself
+            print(f"pipeline.report: {str(e).replace('--scan_id', '--' + name, 1)}", file=sys.stderr)
+            sys.exit(2)
 
     try:
         scan_id, scans = choose_scan(args.output, args.scan_id)

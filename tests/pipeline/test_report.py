@@ -31,18 +31,19 @@ def bottle(index, x, is_target, source="mask", score=None):
                         source if is_target else None)
 
 
-def extended_fields() -> tuple[Field, ...]:
-    """The summary schema with the columns newer scans add: folder, captured_at, detections.mask_polygon."""
-    polygon = Field("mask_polygon", "FLOAT", "REPEATED", "x0,y0,x1,y1,... of a target's outline")
-    fields = tuple(dataclasses.replace(f, fields=f.fields + (polygon,)) if f.name == "detections" else f
-                   for f in SUMMARY_FIELDS)
-    return fields + (Field("folder", "STRING", "NULLABLE"), Field("captured_at", "TIMESTAMP", "NULLABLE"))
+NEWER = ("folder", "captured_at", "mask_polygon")  # columns scans of this release added
+
+
+def older_fields() -> tuple[Field, ...]:
+    """The summary schema as scans before folder, captured_at and detections.mask_polygon wrote it."""
+    return tuple(dataclasses.replace(f, fields=tuple(g for g in f.fields if g.name not in NEWER))
+                 for f in SUMMARY_FIELDS if f.name not in NEWER)
 
 
 def extend(row: dict, i: int) -> dict:
     """A row as a scan with the newer columns writes it: 3 stores x 2 months, outlines on targets."""
     row["folder"] = f"store{i % 3}/2026-0{1 + i % 2}"
-    row["captured_at"] = NOW - datetime.timedelta(minutes=i)
+    row["captured_at"] = (NOW - datetime.timedelta(minutes=i)).replace(tzinfo=None)  # the camera's clock
     for d in row["detections"]:
         x0, y0, x1, y1 = d["box"]
         d["mask_polygon"] = [x0 + 5, y0, x1 - 5, y0, x1, y1, x0, y1] if d["is_target"] else []
@@ -73,7 +74,7 @@ def write_scan(out, images: int, image_dir, failures: int = 0, *, scan_id: str =
         rows.append(extend(row, i) if extended else row)
     fail_rows = [failure_row(Failure(f"/in/bad{i}.jpg", "decode", "truncated" if i % 2 else "not_an_image",
                                      "re-export the file"), scan_id, processed_at) for i in range(failures)]
-    fields = extended_fields() if extended else SUMMARY_FIELDS
+    fields = SUMMARY_FIELDS if extended else older_fields()
     for table, data, schema in (("summaries", rows, fields), ("failures", fail_rows, FAILURE_FIELDS)):
         folder = out / scan_prefix("", table, scan_id).lstrip("/")
         folder.mkdir(parents=True, exist_ok=True)
