@@ -50,12 +50,32 @@ def main() -> None:
     except ModelLoadError as e:  # before any image is read: say why, without a traceback
         status.clear()
         sys.exit(f"shelfscan: {e}")
+    except Exception as e:  # another run committing this scan: the runner wraps the refusal; say it plainly
+        line = lease_refusal(e)
+        if line is None:
+            raise
+        sys.exit(f"shelfscan: {line}")
     if report is not None:
         print(report.table())
         verdict = failure_verdict(report, scan.max_failure_rate)
         if verdict:
             print(f"status  FAILED: {verdict}")
             sys.exit(1)
+
+
+def lease_refusal(error: BaseException) -> str | None:
+    """The one line of a LeaseBusy or LeaseLost inside whatever the runner wrapped it in, else None."""
+    from transforms.scan_lease import LeaseBusy, LeaseLost
+
+    seen = error
+    while seen is not None:
+        if isinstance(seen, (LeaseBusy, LeaseLost)):
+            return str(seen).splitlines()[0]
+        seen = seen.__cause__ or seen.__context__
+    for name in ("LeaseBusy: ", "LeaseLost: "):
+        if name in str(error):
+            return str(error).split(name, 1)[1].splitlines()[0]
+    return None
 
 
 def _refuse(status: Status, error: Exception) -> None:

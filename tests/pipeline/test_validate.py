@@ -142,3 +142,20 @@ def test_the_closing_table_says_where_crops_went_and_what_to_run_next():
     demo = ScanReport("s1", 4, 9, 2, 0, 3.0, "out/x/", next_steps=next_steps(None, "out", None, True)).table()
     assert "scan again with --crops_output out/crops" in demo
     assert next_steps(None, "out", None, False) == ()
+
+
+def test_a_lease_refusal_is_one_line_however_the_runner_wraps_it():
+    from pipeline.run import lease_refusal
+    from transforms.scan_lease import LeaseBusy
+
+    busy = LeaseBusy("scan 'a' under out is being committed by pid 7; re-run once that run is done")
+    try:
+        try:
+            raise busy
+        except LeaseBusy as e:
+            raise RuntimeError("a DoFn failed") from e
+    except RuntimeError as wrapped:
+        assert lease_refusal(wrapped) == str(busy)
+    as_text = RuntimeError("Error in stage Swap:\nLeaseBusy: scan 'a' is being committed\n  File ...")
+    assert lease_refusal(as_text) == "scan 'a' is being committed"
+    assert lease_refusal(ValueError("a bug")) is None
