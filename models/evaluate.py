@@ -21,8 +21,8 @@ import numpy as np
 from models import builtin, metrics
 from models.handler import run_tasks
 from models.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
-from transforms.crops import cut
-from transforms.detect import detector_input, to_detections
+from transforms.crop_geometry import cut
+from transforms.detection import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
 from transforms.slicing import DEFAULT_OVERLAP, slice_size_for

@@ -263,7 +263,7 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     """
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.write import list_files
+    from transforms.beam_files import list_files
 
     root = uri.rstrip("/") + "/"
     try:

@@ -196,7 +196,7 @@ def choose_scan(output: str, scan_id: str | None) -> tuple[str, list]:
 def _scan_id_argument(value: str) -> str:
     import argparse
 
-    from transforms.write import check_scan_id
+    from transforms.commit_log import check_scan_id
 
     try:
         return check_scan_id(value)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> None:
                         "whose targets or bottles differ).")
     args = p.parse_args(argv)
     from pipeline.visual_report.page import write_report
-    from transforms.write import check_scan_id
+    from transforms.commit_log import check_scan_id
 
     try:
         check_scan_id(args.scan_id)

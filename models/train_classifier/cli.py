@@ -257,7 +257,7 @@ def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundC
 
 def _upload(local: Path, remote: str) -> None:
     """Copy a finished local model directory to gs:// (or any Beam filesystem)."""
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     for file in sorted(p for p in local.rglob("*") if p.is_file()):
         target = FileSystems.join(remote.rstrip("/"), *file.relative_to(local).parts)
