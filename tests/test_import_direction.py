@@ -25,7 +25,7 @@ STAGE_HELPERS = ("failures",)  # InferOrFail: RunInference whose failed batches 
 # so importing it (or anything of the core) never loads Beam.
 BEAM_FILES = "transforms.beam_files"
 # Commands and libraries that need no pipeline: training, synthesis, evaluation.
-BEAM_FREE_PACKAGES = ("models.train_classifier", "models.synth", "models.build")
+BEAM_FREE_PACKAGES = ("models.train_classifier", "models.synth", "models.build", "models.evaluation")
 BEAM_FREE_MODULES = ("pipeline.evaluate",)
 
 
@@ -145,3 +145,8 @@ def test_the_core_imports_no_stage():
     stages = {f"transforms.{s}" for s in (*STAGES, *STAGE_HELPERS)}
     for core in _core():
         assert not (_imports(core) & stages), core
+
+
+def test_the_top_of_models_is_the_slot_contract_alone():
+    top = sorted(p.stem for p in (REPO / "models").glob("*.py") if p.stem != "__init__")
+    assert len(top) <= 8, f"models/ holds {top}: give a purpose of its own a subpackage"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 from models.train_classifier import logreg
 from models.synth.dataset import colour_jitter, iter_scenes, jitter_box
 from transforms.crop_geometry import cut
