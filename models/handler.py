@@ -2,55 +2,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
+from models.slots import ManyInputsTask, ModelTask, run_tasks, task_inputs
+
 _LOG = logging.getLogger(__name__)
-
-
-class ModelTask(Protocol):
-    """Anything carrying a preprocessed model input; the rest of it rides along untouched."""
-
-    model_input: np.ndarray
-
-
-class ManyInputsTask(Protocol):
-    """A task carrying several inputs (an image and its slices); its result has one output dict per input."""
-
-    model_inputs: Sequence[np.ndarray]
-
-
-Model = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # a batch in, named output arrays out
-
-
-def task_inputs(task: ModelTask | ManyInputsTask) -> Sequence[np.ndarray]:
-    return task.model_inputs if hasattr(task, "model_inputs") else (task.model_input,)
-
-
-def run_batched(model: Model, inputs: Sequence[np.ndarray], batch_size: int) -> list[dict[str, np.ndarray]]:
-    """Run `model` on `inputs` in batches of `batch_size` (the last one may be short); one output
-    dict per input, in order."""
-    outputs = []
-    for start in range(0, len(inputs), batch_size):
-        batch = np.stack(inputs[start:start + batch_size])
-        result = model(batch)
-        outputs += [{name: value[i] for name, value in result.items()} for i in range(len(batch))]
-    return outputs
-
-
-def run_tasks(model: Model, tasks: Sequence[ModelTask | ManyInputsTask], batch_size: int) -> list[Any]:
-    """Run every input of `tasks` in batches of `batch_size`, filled across tasks; per task its output
-    dict, or for a ManyInputsTask a tuple of one per input."""
-    per_task = [task_inputs(task) for task in tasks]
-    outputs = run_batched(model, [x for inputs in per_task for x in inputs], batch_size)
-    results, start = [], 0
-    for task, inputs in zip(tasks, per_task):
-        mine, start = outputs[start:start + len(inputs)], start + len(inputs)
-        results.append(tuple(mine) if hasattr(task, "model_inputs") else mine[0])
-    return results
 
 
 def enable_gpu_memory_growth() -> None:

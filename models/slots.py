@@ -1,5 +1,6 @@
 """The model-slot contract: any detector, classifier or segmenter, by built-in name (models.builtin),
-from a local dir, gs:// or TF Hub.
+from a local dir, gs:// or TF Hub (fetched by models.fetch), and how tasks feed a slot's model in full
+batches (run_tasks: models.handler's RunInference and the evaluators alike).
 
 A slot loads the model *and* what it needs to be fed right (input size, resize mode, threshold,
 class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
@@ -14,11 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -29,7 +28,6 @@ COCO_BOTTLE = 44
 OD_API_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes")
 REQUIRED_OUTPUTS = {"detector": OD_API_OUTPUTS[:2], "classifier": ("scores",), "segmenter": ("masks",)}
 META_FILE = "shelfscan.json"
-MAX_HUB_ARCHIVE_BYTES = 4 << 30  # the largest TF Hub detectors are about 1 GB compressed
 _KNOWN_META = ("kind", "input_size", "resize", "signature", "threshold", "class_filter")
 _SHELFSCAN_JSON_EXAMPLE = ('{"kind": "classifier", "input_size": 224, "resize": "letterbox", '
                            '"signature": "serving_default", "threshold": 0.5}')
@@ -74,8 +72,47 @@ class LoadedModel:
         return self.fn(batch)
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SHELFSCAN_MODEL_CACHE", Path.home() / ".cache" / "shelfscan" / "models"))
+# Feeding a slot's model: tasks in (each with its input or inputs), model calls of whole batches.
+class ModelTask(Protocol):
+    """Anything carrying a preprocessed model input; the rest of it rides along untouched."""
+
+    model_input: np.ndarray
+
+
+class ManyInputsTask(Protocol):
+    """A task carrying several inputs (an image and its slices); its result has one output dict per input."""
+
+    model_inputs: Sequence[np.ndarray]
+
+
+Model = Callable[[np.ndarray], Mapping[str, np.ndarray]]  # a batch in, named output arrays out
+
+
+def task_inputs(task: ModelTask | ManyInputsTask) -> Sequence[np.ndarray]:
+    return task.model_inputs if hasattr(task, "model_inputs") else (task.model_input,)
+
+
+def run_batched(model: Model, inputs: Sequence[np.ndarray], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """Run `model` on `inputs` in batches of `batch_size` (the last one may be short); one output
+    dict per input, in order."""
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        batch = np.stack(inputs[start:start + batch_size])
+        result = model(batch)
+        outputs += [{name: value[i] for name, value in result.items()} for i in range(len(batch))]
+    return outputs
+
+
+def run_tasks(model: Model, tasks: Sequence[ModelTask | ManyInputsTask], batch_size: int) -> list[Any]:
+    """Run every input of `tasks` in batches of `batch_size`, filled across tasks; per task its output
+    dict, or for a ManyInputsTask a tuple of one per input."""
+    per_task = [task_inputs(task) for task in tasks]
+    outputs = run_batched(model, [x for inputs in per_task for x in inputs], batch_size)
+    results, start = [], 0
+    for task, inputs in zip(tasks, per_task):
+        mine, start = outputs[start:start + len(inputs)], start + len(inputs)
+        results.append(tuple(mine) if hasattr(task, "model_inputs") else mine[0])
+    return results
 
 
 def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, *, trust_model_code: bool = False,
@@ -90,6 +127,8 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, *, trus
     """
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
+    from models.fetch import default_cache_dir, hub_cache_dir, resolve  # fetch raises our ModelLoadError
+
     overrides = {k: v for k, v in overrides.items() if v is not None}
     named = builtin.lookup(slot, uri)
     if named is not None and named.directory is None:
@@ -190,119 +229,6 @@ def check_output_shapes(model: LoadedModel) -> None:
             raise ModelLoadError(meta.slot, meta.uri, f"output {name!r} has shape {got} for a batch of {batch}, "
                                                       f"expected {shown}; export the model with the documented "
                                                       "signature (docs/CONTRACTS.md)")
-
-
-def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
-    """A local directory holding the model at `uri`."""
-    if uri.startswith("gs://"):
-        return _copy_to_cache(slot, uri, cache_dir)
-    if "://" not in uri and not Path(uri).exists():
-        raise ModelLoadError(slot, uri, f"no such directory, and not a built-in {slot} name "
-                                        f"({', '.join(builtin.names(slot))})")
-    if uri.startswith(("http://", "https://")):
-        return _fetch_hub_module(slot, uri, hub_cache_dir())
-    import tensorflow_hub as hub
-
-    try:  # local paths come back as they are; URLs are downloaded into TFHUB_CACHE_DIR
-        return Path(hub.resolve(uri))
-    except Exception as e:  # tensorflow_hub raises bare IOError/ValueError/URLError subclasses
-        raise ModelLoadError(slot, uri, f"TF Hub could not fetch it: {type(e).__name__}: {e}") from e
-
-
-def hub_cache_dir() -> Path:
-    """Where TF Hub modules are kept: TF Hub's own TFHUB_CACHE_DIR, as tensorflow_hub reads it."""
-    return Path(os.environ.get("TFHUB_CACHE_DIR") or Path(tempfile.gettempdir()) / "tfhub_modules")
-
-
-def _fetch_hub_module(slot: str, uri: str, cache_dir: Path) -> Path:
-    """Download and unpack a compressed TF Hub module, at most MAX_HUB_ARCHIVE_BYTES, into the cache.
-
-    Only a module that unpacks to a SavedModel is kept, so a broken download is fetched again next
-    time instead of failing every run from the cache.
-    """
-    import tarfile
-    import urllib.request
-
-    target = cache_dir / hashlib.sha1(uri.encode()).hexdigest()
-    if (target / "saved_model.pb").is_file():
-        return target
-    url = uri if uri.endswith((".tar.gz", ".tgz")) else uri.rstrip("/") + "?tf-hub-format=compressed"
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
-    try:
-        archive = partial / "module.tar.gz"
-        try:
-            with urllib.request.urlopen(url, timeout=120) as response, open(archive, "wb") as out:
-                size = int(response.headers.get("Content-Length") or 0)
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    size = max(size, out.tell() + len(chunk))
-                    if size > MAX_HUB_ARCHIVE_BYTES:
-                        raise ModelLoadError(slot, uri, f"the archive is over {MAX_HUB_ARCHIVE_BYTES} bytes "
-                                                        "(MAX_HUB_ARCHIVE_BYTES); check the handle")
-                    out.write(chunk)
-            with tarfile.open(archive) as tar:
-                tar.extractall(partial / "module", filter="data")  # "data": nothing outside, no devices
-        except (OSError, tarfile.TarError, ValueError) as e:
-            raise ModelLoadError(slot, uri, f"TF Hub could not fetch it: {type(e).__name__}: {e}") from e
-        if not (partial / "module" / "saved_model.pb").is_file():
-            raise ModelLoadError(slot, uri, "the archive holds no saved_model.pb at its top; check the handle")
-        try:
-            (partial / "module").rename(target)
-        except OSError:  # another process finished the same download first
-            pass
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-    return target
-
-
-def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
-    """Copy a model directory from any Beam filesystem into a cache keyed by its objects' metadata.
-
-    tf.io.gfile does not honour STORAGE_EMULATOR_HOST and needs TF's own GCS credentials; Beam's
-    FileSystems uses the same client as the rest of the job.
-    """
-    from apache_beam.io.filesystems import FileSystems
-
-    from transforms.write import list_files
-
-    root = uri.rstrip("/") + "/"
-    try:
-        files = [m for m in list_files(root) if not m.path.endswith("/")]  # the URI taken literally
-    except Exception as e:  # Beam wraps every filesystem error differently
-        raise ModelLoadError(slot, uri, f"listing it failed: {type(e).__name__}: {e}") from e
-    if not files:
-        raise ModelLoadError(slot, uri, "no objects under that prefix")
-    key = hashlib.sha256(root.encode())
-    for m in sorted(files, key=lambda m: m.path):
-        key.update(f"{m.path}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
-    target = cache_dir / key.hexdigest()[:24]
-    if (target / "saved_model.pb").is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
-    try:
-        for m in files:
-            dest = _inside(slot, uri, partial, m.path[len(root):])
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with FileSystems.open(m.path, compression_type="uncompressed") as src, open(dest, "wb") as out:
-                shutil.copyfileobj(src, out, 1 << 20)
-        try:
-            partial.rename(target)
-        except OSError:  # another process finished the same copy first
-            shutil.rmtree(partial, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    return target
-
-
-def _inside(slot: str, uri: str, folder: Path, relative: str) -> Path:
-    """folder/relative, refusing object names (../x, /x) that would land outside the model's copy."""
-    dest = (folder / relative).resolve()
-    if not relative or not dest.is_relative_to(folder.resolve()) or dest == folder.resolve():
-        raise ModelLoadError(slot, uri, f"object name {relative!r} leads outside the model directory; "
-                                        "remove it from the model's prefix")
-    return dest
 
 
 def _read_meta(slot: str, uri: str, local: Path) -> dict:

@@ -18,15 +18,15 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from pipeline.graph import ScanConfig
-from transforms.classify import ClassifiedCrop, ClassifyTask, classifier_input, other_bottle
-from transforms.crops import Crop, ImageInfo, image_crops
+from transforms.bottles import classifier_input, measure_target, other_bottle, segmenter_input
+from transforms.crop_geometry import image_crops
 from transforms.decode import decode_outcome
-from transforms.detect import detector_input, to_detections
+from transforms.detection import detector_input, to_detections
 from transforms.lookahead import Lookahead, auto_threads
 from transforms.read import literal_entry, read_entry
-from transforms.records import BottleResult, DecodedImage, Failure
-from transforms.segment import SegmentTask, measure_target, segmenter_input
-from transforms.summarize import summary_row, utc_now
+from transforms.records import (BottleResult, ClassifiedCrop, ClassifyTask, Crop, DecodedImage, Failure, ImageInfo,
+                                SegmentTask)
+from transforms.rows import summary_row, utc_now
 
 # The rows pipeline.bench prints, in chain order; "model" rows are the pure model calls inside each stage.
 # Read and decode run in decode threads (BUSY_STAGES, busy time there): the chain itself only waits for them.

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pipeline.bench_memory import run_child
 from pipeline.bench_report import summarize, table
-from pipeline.options import DefaultsHelpFormatter
+from pipeline.help_format import DefaultsHelpFormatter
 
 CODE = Path(__file__).resolve().parent.parent
 SYNTH = {"phone": (4032, 3024), "small": None}  # kind -> fixed size, or None: sizes as the samples

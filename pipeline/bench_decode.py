@@ -16,7 +16,8 @@ import time
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.options import DefaultsHelpFormatter, ScanOptions
+from pipeline.help_format import DefaultsHelpFormatter
+from pipeline.options import ScanOptions
 
 WAYS = ("every pixel", "what the models use")
 
@@ -29,7 +30,7 @@ def _timed(fn, *args) -> tuple[float, object]:
 
 def measure(paths: list[str], need, detector_side: int | None, max_pixels: int, rounds: int) -> dict:
     from transforms.decode import decode_image
-    from transforms.detect import detector_input
+    from transforms.detection import detector_input
 
     seconds = {way: {"decode": [], "decode + detector input": []} for way in WAYS}
     decoded_mp = {way: 0.0 for way in WAYS}

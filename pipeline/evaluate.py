@@ -16,9 +16,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from models.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
-from models.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
-from pipeline.options import DefaultsHelpFormatter
+from models.evaluation.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
+from models.evaluation.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
+from pipeline.help_format import DefaultsHelpFormatter
 
 
 def read_summaries(path: str) -> list[dict[str, Any]]:

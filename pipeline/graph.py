@@ -8,7 +8,8 @@ import apache_beam as beam
 
 from models.handler import SlotModelHandler
 from pipeline.inputs import input_roots
-from transforms.classify import Classify, other_bottle
+from transforms.bottles import other_bottle
+from transforms.classify import Classify
 from transforms.crops import IMAGES, FanOutCrops
 from transforms.crops_output import WriteCrops
 from transforms.decode import DecodeImages, PixelNeed
@@ -16,8 +17,10 @@ from transforms.detect import Detect
 from transforms.incremental import ScannedUris
 from transforms.progress import CountRows
 from transforms.read import LISTED, ReadImages
+from transforms.records import ScanContext
+from transforms.rows import failure_row, utc_now
 from transforms.segment import Segment
-from transforms.summarize import ScanContext, Summarize, failure_row, utc_now
+from transforms.summarize import Summarize
 
 
 @dataclasses.dataclass(frozen=True)

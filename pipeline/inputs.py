@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.options import SAMPLES
 from transforms.listing import has_wildcard, local_pattern, split_pattern, walk_pattern
 from transforms.read import LIST_ERRORS, literal_entry, match_entries, read_input_list
-from transforms.summarize import input_root
+from transforms.rows import input_root
 
 # Listed names looked up before the check stops asking: past that many missing ones, the scan tells
 # (a failure row each) rather than the check making a million lookups.

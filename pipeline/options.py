@@ -170,17 +170,6 @@ def add_scan_options(parser) -> list[argparse.Action]:
     return options.actions
 
 
-class DefaultsHelpFormatter(argparse.HelpFormatter):
-    """Adds "(default: X)" where a default means something and the help text does not say it already."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        empty = isinstance(action.default, (list, tuple)) and not action.default
-        if empty or action.default in (None, False, argparse.SUPPRESS) or "default" in text.lower():
-            return text
-        return text + " (default: %(default)s)"
-
-
 class LocalRunOptions(PipelineOptions):
     """The options a local scan hands Beam: all of them, but what Beam passes on to worker processes
     leaves ours out. A worker knows only Beam's option classes and would log ours as "Discarding

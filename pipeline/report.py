@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
                         "whose targets or bottles differ).")
     args = p.parse_args(argv)
     from pipeline.visual_report.page import write_report
-    from transforms.write import check_scan_id
+    from transforms.commit_log import check_scan_id
 
     for name in ("scan_id", "compare"):
         try:

@@ -20,7 +20,7 @@ from pipeline.report import (ScanReport, models_line, next_steps, report_hint, s
 from pipeline.sinks import write_rows
 from pipeline.status import Status
 from pipeline.validate import check_options, full_parser, parse_class_filter
-from transforms.incremental import parse_modified_after
+from transforms.cutoff import parse_modified_after
 from transforms.slicing import slice_size_for
 
 _LOG = logging.getLogger("pipeline.run")

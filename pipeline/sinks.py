@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import uuid
 
-from transforms.write import TABLES, BeginRun, ReplaceScan, WriteParquet, staged_dir
-from transforms.write_bigquery import looks_like_bigquery, parse_table
+from transforms.bigquery_table import looks_like_bigquery, parse_table
+from transforms.commit_log import TABLES
+from transforms.write import BeginRun, ReplaceScan, WriteParquet, staged_dir
 
 
 def is_bigquery(output: str) -> bool:

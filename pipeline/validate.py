@@ -9,7 +9,8 @@ import os
 
 from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
-from pipeline.options import DefaultsHelpFormatter, OptionAdder, ScanOptions, add_scan_options
+from pipeline.help_format import DefaultsHelpFormatter
+from pipeline.options import OptionAdder, ScanOptions, add_scan_options
 from transforms.slicing import DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
 
 
@@ -115,7 +116,7 @@ def parse_class_filter(text: str | None) -> tuple[int, ...] | None:
 def check_modified_after(text: str | None) -> None:
     import datetime
 
-    from transforms.incremental import parse_modified_after
+    from transforms.cutoff import parse_modified_after
 
     if text is not None:
         try:
@@ -125,7 +126,7 @@ def check_modified_after(text: str | None) -> None:
 
 
 def check_scan_id(scan_id: str | None) -> None:
-    from transforms.write import check_scan_id as check
+    from transforms.commit_log import check_scan_id as check
 
     if scan_id is not None:
         try:
@@ -137,7 +138,7 @@ def check_scan_id(scan_id: str | None) -> None:
 def check_output(output: str, options: PipelineOptions) -> None:
     """BigQuery: a valid table and a gs:// temp location. Parquet: a directory, not a file."""
     from transforms import write
-    from transforms.write_bigquery import looks_like_bigquery, parse_table
+    from transforms.bigquery_table import looks_like_bigquery, parse_table
 
     if looks_like_bigquery(output):
         try:

@@ -1,47 +1,18 @@
 """Classify each bottle crop as the target product or not."""
 from __future__ import annotations
 
-import dataclasses
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import PredictionResult
 
-from transforms.areas import expected_area_px
-from transforms.crops import Crop
+from transforms.bottles import classifier_input
 from transforms.failures import InferOrFail
-from transforms.letterbox import fit
-from transforms.records import BottleResult
+from transforms.records import ClassifiedCrop
 
 FAILURES = "failures"
 OTHERS = "others"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ClassifyTask:
-    crop: Crop
-    model_input: np.ndarray
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ClassifiedCrop:
-    crop: Crop
-    target_score: float
-
-
-def classifier_input(crop: Crop, input_size: int, resize: str = "letterbox") -> ClassifyTask:
-    return ClassifyTask(crop, fit(crop.pixels, input_size, resize)[0])
-
-
-def other_bottle(classified: ClassifiedCrop, aspect_bins: Sequence[float],
-                 fills: Sequence[float]) -> tuple[str, BottleResult]:
-    """A non-target bottle is measured by its box only; segmenting it would measure nothing we report."""
-    crop = classified.crop
-    return crop.key.uri, BottleResult(
-        index=crop.key.index, box=crop.box, detection_score=crop.detection_score,
-        target_score=classified.target_score, is_target=False,
-        expected_area_px=expected_area_px(crop.box, aspect_bins, fills))
 
 
 class Classify(beam.PTransform):

@@ -14,8 +14,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from PIL import Image
 
-from transforms.classify import ClassifiedCrop
-from transforms.records import CropKey
+from transforms.records import ClassifiedCrop, CropKey
 
 JPEG_QUALITY = 92
 

@@ -24,7 +24,7 @@ def batch_failures(
         counter.inc()
         yield Failure(uri, stage, "model_error",
                       f"the {_SLOT[stage]} failed on a batch holding this image ({describe(error)}); "
-                      "re-run the scan on this image alone, or check the model with models.evaluate")
+                      "re-run the scan on this image alone, or check the model with models.evaluation")
 
 
 class InferOrFail(beam.PTransform):

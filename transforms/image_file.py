@@ -317,7 +317,7 @@ def read_bytes(uri: str, max_bytes: int) -> bytes:
     CloudError."""
     uri = local_path(uri)
     if "://" in uri:
-        from apache_beam.io.filesystems import FileSystems
+        from transforms.beam_files import FileSystems
 
         with FileSystems.open(uri, compression_type="uncompressed") as f:
             data = f.read(max_bytes + 1)

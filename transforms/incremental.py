@@ -1,49 +1,20 @@
-"""Incremental scans: leave out files older than a cut-off, or already summarized by an earlier scan."""
+"""Incremental scans: the image URIs an earlier scan already summarized (the cut-off by time is
+transforms/cutoff.py; ReadImages leaves both out)."""
 from __future__ import annotations
 
-import datetime
 import io
-import re
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_modified_after(text: str, now: datetime.datetime) -> float:
-    """Epoch seconds for an ISO 8601 time ("2026-11-01T00:00:00Z") or an age before `now` ("26h", "7d").
-
-    A scheduled job passes the same age every night, so it scans what arrived since the last run,
-    with a margin for late uploads.
-    """
-    age = _AGE.match(text)
-    if age:
-        return now.timestamp() - float(age.group(1)) * _SECONDS[age.group(2)]
-    try:
-        when = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"--modified_after {text!r}: expected ISO 8601 (2026-11-01T00:00:00Z) "
-                         "or an age such as 26h or 7d") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.timestamp()
-
-
-def modified_after(metadata: FileMetadata, cutoff: float) -> bool:
-    """True if the file changed after `cutoff`; files whose filesystem reports no time are kept."""
-    updated = getattr(metadata, "last_updated_in_seconds", None)
-    return not updated or updated > cutoff
+from transforms.bigquery_table import parse_table
+from transforms.commit_log import committed_files, scan_ids
 
 
 def summary_files(output: str, scan_id: str) -> list[str]:
     """Committed summaries files of every scan but `scan_id` under a Parquet `output` (each scan's as
     its commit log names them: staged files, Beam temp shards and a half-done commit never count)."""
-    from transforms.commit_log import committed_files, scan_ids
-
     return [f for other in scan_ids(output, "summaries") if other != scan_id
             for f in committed_files(output, "summaries", other)]
 
@@ -90,8 +61,6 @@ class ScannedUris(beam.PTransform):
         self.output, self.scan_id = output, scan_id
 
     def expand(self, pbegin):
-        from transforms.write_bigquery import parse_table
-
         try:
             spec = parse_table(self.output)
         except ValueError:
@@ -104,23 +73,3 @@ class ScannedUris(beam.PTransform):
                 | "ListSummaries" >> beam.FlatMap(summary_files, self.scan_id)
                 | "Spread" >> beam.Reshuffle()
                 | "ImageUris" >> beam.FlatMap(image_uris))
-
-
-def _unscanned(joined) -> Iterable:
-    uri, groups = joined
-    if not list(groups["scanned"]):
-        yield from ((uri, value) for value in groups["candidate"])
-
-
-class DropScanned(beam.PTransform):
-    """Keep the (uri, value) pairs whose uri is not in `scanned`: a join, so it scales to any archive."""
-
-    def __init__(self, scanned: beam.PCollection):
-        super().__init__()
-        self.scanned = scanned
-
-    def expand(self, candidates):
-        scanned = self.scanned | "KeyScanned" >> beam.Map(lambda uri: (uri, None))
-        return ({"candidate": candidates, "scanned": scanned}
-                | "JoinScanned" >> beam.CoGroupByKey()
-                | "Unscanned" >> beam.FlatMap(_unscanned))

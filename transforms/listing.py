@@ -4,8 +4,9 @@ Beam's local match walks the whole tree under a pattern's literal prefix and fil
 FileSystem.translate_pattern, so `/usr/*.jpg` reads all of /usr. Here each pattern part without `**` is
 one directory level (listed, never descended into further), and only a part holding `**` walks the
 subtree below it. `*`, `?` and `[...]` stay within one name (Beam lets `?` and `[...]` match a `/`);
-a folder stands for everything under it (`DIR` and `DIR/` mean `DIR/**`). Beam-free apart from the
-pattern translation, so the launcher's up-front check and the Read stage list alike.
+a folder stands for everything under it (`DIR` and `DIR/` mean `DIR/**`). Beam is loaded only for the
+pattern translation (transforms.beam_files), when listing; the launcher's up-front check and the Read
+stage list alike.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import re
 from typing import Iterator
 
-from apache_beam.io.filesystem import FileSystem
+from transforms.beam_files import translate_pattern
 
 _WILDCARD = re.compile(r"[*?[]")
 
@@ -66,7 +67,7 @@ def walk_pattern(pattern: str) -> Iterator[str]:
     One os.scandir per folder that a part without `**` can reach: `DIR/*.jpg` lists DIR alone, and
     `DIR/*/*.jpg` DIR and its subfolders. A folder link is followed where a part names it, as glob does.
     """
-    full = re.compile(FileSystem.translate_pattern(pattern))
+    full = re.compile(translate_pattern(pattern))
     root, parts = split_pattern(pattern)
     folders = [root]
     for depth, part in enumerate(parts):
@@ -74,7 +75,7 @@ def walk_pattern(pattern: str) -> Iterator[str]:
             for folder in folders:
                 yield from (path for path in _subtree(folder) if full.match(path))
             return
-        one = re.compile(FileSystem.translate_pattern(part))
+        one = re.compile(translate_pattern(part))
         last = depth == len(parts) - 1
         below = []
         for folder in folders:

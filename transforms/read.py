@@ -14,30 +14,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from transforms.image_file import CloudError as _CloudError
 from transforms.image_file import DecodeError, read_bytes
-from transforms.incremental import DropScanned, modified_after
+from transforms.cutoff import modified_after
 from transforms.listing import folder_pattern, has_wildcard, local_pattern, walk_pattern
-from transforms.records import Failure
+from transforms.records import Failure, FileEntry
 
 FAILURES = "failures"
 LISTED = "listed"  # one int once every pattern is listed: the inputs the scan will see
 # what listing a pattern may raise for a reason worth telling (a folder gone, access, an unknown scheme)
 LIST_ERRORS = (OSError, ValueError, _CloudError, beam.io.filesystem.BeamIOError)
-
-
-@dataclasses.dataclass(frozen=True)
-class FileEntry:
-    """One matched input, metadata only: this crosses the shuffle, and bytes are read after it.
-
-    uri: how rows name it (see file_uri); path: what the filesystem opens; kind: "file", "special"
-    (FIFO, device, socket) or "dangling" (a link to nothing); last_updated_in_seconds as Beam's
-    FileMetadata names it, so modified_after takes both.
-    """
-
-    uri: str
-    path: str
-    size: int | None
-    last_updated_in_seconds: float | None = None
-    kind: str = "file"
 
 
 def file_uri(path: str) -> str:
@@ -207,6 +191,26 @@ class _Read(beam.DoFn):
             return
         self._read.inc()
         yield entry.uri, data
+
+
+def _unscanned(joined) -> Iterable:
+    uri, groups = joined
+    if not list(groups["scanned"]):
+        yield from ((uri, value) for value in groups["candidate"])
+
+
+class DropScanned(beam.PTransform):
+    """Keep the (uri, value) pairs whose uri is not in `scanned`: a join, so it scales to any archive."""
+
+    def __init__(self, scanned: beam.PCollection):
+        super().__init__()
+        self.scanned = scanned
+
+    def expand(self, candidates):
+        scanned = self.scanned | "KeyScanned" >> beam.Map(lambda uri: (uri, None))
+        return ({"candidate": candidates, "scanned": scanned}
+                | "JoinScanned" >> beam.CoGroupByKey()
+                | "Unscanned" >> beam.FlatMap(_unscanned))
 
 
 class ReadImages(beam.PTransform):

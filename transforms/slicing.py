@@ -2,7 +2,7 @@
 
 A detector with a 300- or 512-px input cannot see a 40-px bottle in a 4000-px photo. So it looks at
 the whole image once and then at overlapping slices of it, each resized to its input; boxes are mapped
-back to original pixels and merged. Pure functions on boxes; transforms/detect.py composes them.
+back to original pixels and merged. Pure functions on boxes; transforms/detection.py composes them.
 
 SAHI merges by greedy NMM: boxes whose intersection covers half of the smaller one are one object,
 and the merged box is their union. On shelves that fuses a bottle half hidden behind its neighbour

@@ -10,20 +10,14 @@ a path as a glob.
 """
 from __future__ import annotations
 
-import logging
-import os
 import re
-import warnings
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.commit_log import STAGING, TABLES, begin_run, check_scan_id, commit, is_result_file  # noqa: F401
+from transforms.commit_log import STAGING, TABLES, begin_run, check_scan_id, commit
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, arrow_schema, parquet_fields
-
-_LOG = logging.getLogger(__name__)
 
 _GLOB_CHARS = re.compile(r"([*?\[])")
 
@@ -50,23 +44,6 @@ def staging_root(output: str, scan_id: str) -> str:
 def staged_dir(output: str, scan_id: str, run: str, table: str) -> str:
     """Where run `run` of the scan writes `table` before ReplaceScan moves it into place."""
     return FileSystems.join(staging_root(check_output(output), scan_id), check_scan_id(run), table)
-
-
-def list_files(directory: str) -> list[FileMetadata]:
-    """Every file under `directory` (recursively), the directory taken literally, never as a glob."""
-    directory = directory.rstrip("/\\")
-    escaped = _GLOB_CHARS.sub(r"[\1]", directory)  # Beam's patterns have no escape; a class quotes
-    try:
-        with warnings.catch_warnings():  # "[[]" reads to re as a possible nested set; it is not one
-            warnings.simplefilter("ignore", FutureWarning)
-            found = FileSystems.match([FileSystems.join(escaped, "**")])[0].metadata_list
-    except beam.io.filesystem.BeamIOError as e:
-        if "://" in directory or os.path.exists(directory):
-            raise
-        _LOG.debug("nothing under %s: %s", directory, e)
-        return []
-    inside = (directory + "/", directory + os.sep)
-    return [m for m in found if m.path.startswith(inside)]  # exact prefix, whatever the pattern did
 
 
 class _Begin(beam.DoFn):

@@ -22,7 +22,7 @@ _LOG = logging.getLogger("models.build")
 
 SLOTS = ("detector", "classifier", "segmenter")
 VAL_SEED_OFFSET = 1000
-RESERVED_EVAL_SEEDS = (4242,)  # held out for `models.evaluate`; never train or validate on them
+RESERVED_EVAL_SEEDS = (4242,)  # held out for `models.evaluation`; never train or validate on them
 
 
 def scenes(cache: Path, count: int, seed: int) -> Path:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 from models.train_classifier import logreg
 from models.synth.dataset import colour_jitter, iter_scenes, jitter_box
-from transforms.crops import cut
+from transforms.crop_geometry import cut
 from transforms.letterbox import letterbox
 
 _LOG = logging.getLogger(__name__)

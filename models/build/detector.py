@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 from models.synth.dataset import Scene, iter_scenes
 from models.build.fit import fit_cached
 from transforms.letterbox import letterbox

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models import metrics
+from models.evaluation import metrics
 from models.synth.dataset import iter_scenes, jitter_box
 from models.synth.truth import read_truth
 from models.build.fit import fit_cached
-from transforms.crops import cut
+from transforms.crop_geometry import cut
 from transforms.letterbox import stretch
 
 _LOG = logging.getLogger(__name__)

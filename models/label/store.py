@@ -23,7 +23,7 @@ class LabelError(ValueError):
 
 
 def _fs():
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     return FileSystems
 

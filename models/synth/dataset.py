@@ -6,7 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
-from models.truth import LabeledImage, iter_labeled, read_truth
+from models.evaluation.truth import LabeledImage, iter_labeled, read_truth
 
 Scene = LabeledImage  # one synthetic image with its truth as arrays (models/truth.py)
 

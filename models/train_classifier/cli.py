@@ -230,7 +230,7 @@ def _write_outputs(local: Path, out: dict, result, crops, sides, test_crops, sum
 
 def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundConfig) -> None:
     from models.train_classifier import report as rep
-    from models import metrics as base_metrics
+    from models.evaluation import metrics as base_metrics
 
     test_idx, p = result.test_index, result.test_scores
     y = np.array([test_crops[i].label for i in test_idx])
@@ -257,7 +257,7 @@ def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundC
 
 def _upload(local: Path, remote: str) -> None:
     """Copy a finished local model directory to gs:// (or any Beam filesystem)."""
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     for file in sorted(p for p in local.rglob("*") if p.is_file()):
         target = FileSystems.join(remote.rstrip("/"), *file.relative_to(local).parts)

@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 
 MIN_CROPS, MIN_PER_CLASS, MIN_IMAGES = 200, 30, 20
 

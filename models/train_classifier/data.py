@@ -46,7 +46,7 @@ class CropDataError(ValueError):
 
 
 def _join(base: str, relative: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     if "://" in relative or relative.startswith("/"):
         return relative
@@ -54,13 +54,13 @@ def _join(base: str, relative: str) -> str:
 
 
 def _dirname(path: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     return FileSystems.split(path)[0]
 
 
 def _read_text(uri: str) -> str:
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     with FileSystems.open(uri, compression_type="uncompressed") as f:
         return f.read().decode("utf-8")
@@ -74,7 +74,7 @@ def read_crop(uri: str) -> tuple[bytes, np.ndarray]:
 
 
 def _folder_entries(root: str, group_pattern: str | None) -> list[dict]:
-    from apache_beam.io.filesystems import FileSystems
+    from transforms.beam_files import FileSystems
 
     pattern = re.compile(group_pattern) if group_pattern else None
     entries = []

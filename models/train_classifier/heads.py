@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 from models.train_classifier import logreg
 
 _LOG = logging.getLogger(__name__)

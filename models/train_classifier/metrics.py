@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models import metrics
+from models.evaluation import metrics
 from models.train_classifier import confidence
 
 MAX_PR_POINTS = 200

@@ -11,7 +11,7 @@ import datetime
 
 from pipeline.visual_report.collect import parquet_files
 from transforms import commit_log
-from transforms.write import TABLES
+from transforms.commit_log import TABLES
 
 
 
@@ -56,7 +56,7 @@ def scan_info(output: str, scan_id: str) -> ScanInfo:
 
 def scans(output: str) -> list[ScanInfo]:
     """Every scan of OUTPUT, newest first (a scan without times last, then by name)."""
-    from transforms.write import check_scan_id
+    from transforms.commit_log import check_scan_id
 
     infos = []
     for scan_id in scan_ids(output):

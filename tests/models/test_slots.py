@@ -213,7 +213,7 @@ def test_a_model_with_wrong_output_shapes_is_refused_at_load(tmp_path):
 @pytest.mark.parametrize("name", ["../outside.txt", "variables/../../outside.txt", "/etc/passwd", "", "."])
 def test_gs_object_names_cannot_escape_the_model_cache(tmp_path, name):
     """The GCS emulator drops requests for names holding ../, so the check is tested on the names alone."""
-    from models.slots import _inside
+    from models.fetch import _inside
 
     with pytest.raises(ModelLoadError, match="classifier.*leads outside the model directory"):
         _inside("classifier", "gs://b/m", tmp_path / "copy", name)
@@ -222,14 +222,14 @@ def test_gs_object_names_cannot_escape_the_model_cache(tmp_path, name):
 
 
 def test_a_hub_archive_over_the_cap_is_refused_and_not_cached(toy_models, http_server, tmp_path_factory, monkeypatch):
-    from models import slots
+    from models import fetch
 
     served, base = http_server
     with tarfile.open(served / "big.tar.gz", "w:gz") as tar:
         tar.add(toy_models["classifier"], arcname=".")
     hub_cache = tmp_path_factory.mktemp("hub_cap")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_cache))
-    monkeypatch.setattr(slots, "MAX_HUB_ARCHIVE_BYTES", 1000)
+    monkeypatch.setattr(fetch, "MAX_HUB_ARCHIVE_BYTES", 1000)
     with pytest.raises(ModelLoadError, match="classifier.*big.tar.gz: the archive is over 1000 bytes"):
         load_model("classifier", f"{base}/big.tar.gz")
     assert list(hub_cache.iterdir()) == []

@@ -7,7 +7,7 @@ import pytest
 
 from models.synth.bottles import TARGET_BRAND
 from models.synth.truth import write_coco
-from models.truth import TruthImage, read_truth
+from models.evaluation.truth import TruthImage, read_truth
 from pipeline.evaluate import main, pair_rows, score
 from pipeline.options import SAMPLES
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import models.realset as realset
-from models.metrics import box_iou
-from models.truth import read_truth
+from models.evaluation.metrics import box_iou
+from models.evaluation.truth import read_truth
 from pipeline.evaluate import read_summaries
 from pipeline.run import run
 

@@ -14,10 +14,9 @@ from pipeline.report import ScanReport, with_failure_examples
 from pipeline.report import main as report_main
 from pipeline.visual_report import collect
 from pipeline.visual_report.page import write_report
-from transforms.records import BottleResult, Failure
-from transforms.crops import ImageInfo
+from transforms.records import BottleResult, Failure, ImageInfo, ScanContext
+from transforms.rows import failure_row, summary_row
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, Field, arrow_schema, parquet_fields
-from transforms.summarize import ScanContext, failure_row, summary_row
 from transforms.write import scan_prefix
 
 NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)

@@ -9,12 +9,11 @@ from PIL import Image
 
 from tests.corpus import _encoded
 from transforms.areas import mask_area_px
-from transforms.classify import ClassifiedCrop
-from transforms.crops import image_crops
+from transforms.bottles import segmenter_input
+from transforms.crop_geometry import image_crops
 from transforms.decode import DecodeImages, PixelNeed, decode_image
-from transforms.detect import detector_input, to_detections
-from transforms.records import DecodedImage, Detection
-from transforms.segment import segmenter_input
+from transforms.detection import detector_input, to_detections
+from transforms.records import ClassifiedCrop, DecodedImage, Detection
 
 MAX_PIXELS = 50_000_000
 PHONE = PixelNeed(detector_side=512, crop_side=224, bottle_share=0.125)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from transforms.areas import choose_area, expected_area_px, mask_area_px
-from transforms.detect import detector_input, to_detections
+from transforms.detection import detector_input, to_detections
 from transforms.letterbox import PAD_VALUE, content_shape, letterbox
 from transforms.records import DecodedImage
 

@@ -9,7 +9,9 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.incremental import DropScanned, ScannedUris, modified_after, parse_modified_after
+from transforms.cutoff import modified_after, parse_modified_after
+from transforms.incremental import ScannedUris
+from transforms.read import DropScanned
 
 NOW = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.timezone.utc)
 

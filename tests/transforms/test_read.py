@@ -11,8 +11,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from google.api_core.exceptions import Forbidden
 
-from transforms.read import (FileEntry, ReadImages, _Read, file_uri, match_entries, parse_input_list,
-                             read_input_list)
+from transforms.read import ReadImages, _Read, file_uri, match_entries, parse_input_list, read_input_list
+from transforms.records import FileEntry
 
 
 def test_input_list_lines_are_literal_names():

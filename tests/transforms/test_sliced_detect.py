@@ -6,8 +6,10 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
 import apache_beam as beam
-from models.handler import SlotModelHandler, run_tasks
-from transforms.detect import Detect, detector_input
+from models.handler import SlotModelHandler
+from models.slots import run_tasks
+from transforms.detect import Detect
+from transforms.detection import detector_input
 from transforms.letterbox import letterbox
 from transforms.records import DecodedImage
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from transforms.detect import detector_input, to_detections
+from transforms.detection import detector_input, to_detections
 from transforms.records import DecodedImage
 from transforms.slicing import (MAX_SLICES_ACROSS, View, Window, WindowBoxes, cut_sides, merge, slice_side, spans,
                                 to_original, windows)

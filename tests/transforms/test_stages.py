@@ -6,12 +6,13 @@ from apache_beam.testing.util import assert_that, equal_to
 
 import apache_beam as beam
 from models.handler import SlotModelHandler
-from transforms.classify import Classify, other_bottle
+from transforms.bottles import other_bottle
+from transforms.classify import Classify
 from transforms.crops import IMAGES, FanOutCrops
 from transforms.detect import Detect
-from transforms.records import DecodedImage
+from transforms.records import DecodedImage, ScanContext
 from transforms.segment import Segment
-from transforms.summarize import ScanContext, Summarize
+from transforms.summarize import Summarize
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Summary rows name each image's folder below its --input root, so queries can group by store and month."""
 import pytest
 
-from transforms.summarize import input_root, relative_folder
+from transforms.rows import input_root, relative_folder
 
 
 @pytest.mark.parametrize("pattern, root", [

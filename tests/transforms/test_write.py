@@ -14,10 +14,12 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipeline.evaluate import read_summaries
 from pipeline.sinks import write_rows
+from transforms.beam_files import list_files
+from transforms.commit_log import check_scan_id, is_result_file
 from transforms.incremental import summary_files
 from transforms.records import Failure
-from transforms.summarize import failure_row
-from transforms.write import check_scan_id, is_result_file, list_files, staged_dir
+from transforms.rows import failure_row
+from transforms.write import staged_dir
 
 T0 = datetime.datetime(2026, 11, 24, 12, 0, tzinfo=datetime.timezone.utc)
 HOSTILE = ["*", "victim-?", "x/../../..", "x/../../../../somedir", "store[12]", ".", "..", "", "a" * 129,

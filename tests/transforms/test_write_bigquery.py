@@ -14,12 +14,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 
 from pipeline.sinks import write_rows
-from transforms.crops import ImageInfo
-from transforms.records import BottleResult, Failure
+from transforms.bigquery_table import STAGING_INFIX, TableSpec, parse_table
+from transforms.records import BottleResult, Failure, ImageInfo, ScanContext
+from transforms.rows import failure_row, summary_row
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
-from transforms.summarize import ScanContext, failure_row, summary_row
-from transforms.write_bigquery import (CLUSTER_FIELDS, FAILURES_SUFFIX, STAGING_INFIX, TableSpec, json_value,
-                                       Swap, commit_script, parse_table, table_options)
+from transforms.write_bigquery import CLUSTER_FIELDS, FAILURES_SUFFIX, Swap, commit_script, json_value, table_options
 
 T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
 

@@ -6,7 +6,7 @@ import pytest
 
 from models.backbone import efficientnet
 from models.builtin import DEFAULTS_DIR as DEFAULT_MODELS
-from models.evaluate import evaluate_classifier, evaluate_detector, evaluate_segmenter
+from models.evaluation.evaluate import evaluate_classifier, evaluate_detector, evaluate_segmenter
 from models.slots import load_model
 from models.synth.dataset import iter_scenes
 from pipeline.options import SAMPLES

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 import models.realset as realset
-from models.coco import polygon_mask
-from models.truth import iter_labeled, read_truth
+from models.evaluation.coco import polygon_mask
+from models.evaluation.truth import iter_labeled, read_truth
 
 README = Path(realset.__file__).parent / "README.md"
 

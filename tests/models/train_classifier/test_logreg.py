@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models import metrics
+from models.evaluation import metrics
 from models.train_classifier import logreg
 
 

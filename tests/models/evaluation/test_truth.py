@@ -8,7 +8,7 @@ from PIL import Image
 
 from models.synth import generator
 from models.synth.bottles import TARGET_BRAND
-from models.truth import TruthError, iter_labeled, read_truth
+from models.evaluation.truth import TruthError, iter_labeled, read_truth
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Score the three models on labeled images, each on its own, without Beam.
 
-    python -m models.evaluate --truth DIR [--detector URI] [--classifier URI] [--segmenter URI]
-    python -m models.evaluate --truth instances.json [--target_category NAME] [--images DIR]
+    python -m models.evaluation --truth DIR [--detector URI] [--classifier URI] [--segmenter URI]
+    python -m models.evaluation --truth instances.json [--target_category NAME] [--images DIR]
 
 DIR is a `python -m models.synth --out DIR --count N --seed S --crops` output (a seed the models
 were not trained on); instances.json is COCO ground truth, as labeling tools export it. Inputs are
@@ -18,11 +18,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from models import builtin, metrics
-from models.handler import run_tasks
-from models.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
-from transforms.crops import cut
-from transforms.detect import detector_input, to_detections
+from models import builtin
+from models.evaluation import metrics
+from models.evaluation.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
+from models.slots import run_tasks
+from transforms.crop_geometry import cut
+from transforms.detection import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
 from transforms.slicing import DEFAULT_OVERLAP, slice_size_for
@@ -156,7 +157,7 @@ def evaluate_segmenter(model, scenes: list[LabeledImage], batch_size: int) -> di
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m models.evaluation", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_truth_options(parser, "--scenes")
     parser.add_argument("--images", default=None,
@@ -180,7 +181,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         truth = truth_from_options(args, args.images)
         scenes = list(iter_labeled(truth, with_mask=True, limit=args.limit))
     except TruthError as e:
-        sys.exit(f"models.evaluate: {e}")
+        sys.exit(f"models.evaluation: {e}")
     result: dict = {"truth": args.truth, "images": len(scenes), "bottles": int(sum(len(s.boxes) for s in scenes))}
     notes = list(truth.notes)
     evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,

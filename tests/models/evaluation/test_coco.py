@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from models import coco
+from models.evaluation import coco
 
 # Written by pycocotools 2.0.11 (mask.encode of a Fortran-order uint8 mask); kept as constants so the
 # tests need no pycocotools.

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from models import coco
+from models.evaluation import coco
 
 Box = tuple[float, float, float, float]
 

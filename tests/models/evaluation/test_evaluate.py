@@ -1,11 +1,11 @@
-"""models.evaluate takes COCO instances.json as well as models.synth truth: same numbers on the same truth,
+"""models.evaluation takes COCO instances.json as well as models.synth truth: same numbers on the same truth,
 and on the real set what it cannot score is left out and said."""
 import shutil
 
 import pytest
 
 import models.realset as realset
-from models.evaluate import run
+from models.evaluation.evaluate import run
 from models.synth.bottles import TARGET_BRAND
 from models.synth.truth import write_coco
 from pipeline.options import SAMPLES

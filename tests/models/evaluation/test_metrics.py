@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models import metrics
+from models.evaluation import metrics
 
 
 def test_box_iou_known_values():

@@ -1,0 +1,3 @@
+from models.evaluation.evaluate import run
+
+run()
