@@ -2,8 +2,9 @@
 
     python -m models.build [--out models/default] [--train_scenes N] [--seed S] [--only detector,...]
 
-Scenes come from models.synth with fixed seeds (training: S, validation: S + 1000) and are cached
-under .cache/build/; all randomness is seeded, so a rebuild reproduces the same data and training.
+Scenes come from models.synth with fixed seeds (training: S, validation: S + 1000), with their labeled
+crops (`--crops`, what the classifier trains on), and are cached under .cache/build/; all randomness is
+seeded, so a rebuild reproduces the same data and training.
 """
 from __future__ import annotations
 
@@ -26,16 +27,17 @@ RESERVED_EVAL_SEEDS = (4242,)  # held out for `models.evaluation`; never train o
 
 
 def scenes(cache: Path, count: int, seed: int) -> Path:
-    """A models.synth output for (count, seed), generated once and reused."""
+    """A models.synth output with crops for (count, seed), generated once and reused."""
     from models.synth import generator
 
     out = cache / f"seed-{seed}-n{count}"
-    if (out / "truth.jsonl").exists():
+    if (out / "truth.jsonl").exists() and (out / "crops.jsonl").exists():
         return out
+    shutil.rmtree(out, ignore_errors=True)  # a cache from before the scenes had crops
     partial = cache / f".partial-seed-{seed}-n{count}"
     shutil.rmtree(partial, ignore_errors=True)
     start = time.perf_counter()
-    generator.generate(str(partial), count, seed, crops=False)
+    generator.generate(str(partial), count, seed, crops=True)
     partial.rename(out)
     _LOG.info("generated %d scenes (seed %d) in %.0fs", count, seed, time.perf_counter() - start)
     return out
@@ -91,7 +93,7 @@ def _build_one(slot: str, train_dir: Path, val_dir: Path, out: Path, trained_on:
     if slot == "classifier":
         from models.build import classifier
 
-        return classifier.build(train_dir, out, trained_on)
+        return classifier.build(train_dir, val_dir, out, trained_on)
     from models.build import segmenter
 
     return segmenter.build(train_dir, val_dir, out, trained_on)

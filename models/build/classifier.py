@@ -1,151 +1,64 @@
-"""Target-brand classifier: logistic regression on frozen EfficientNet-Lite0 crop embeddings.
+"""The `demo` classifier: `models.train_classifier` run on the bundle's synthetic crops.
 
-Crops are cut from synthetic scenes at their truth boxes and letterboxed as the scan does; a few
-jittered re-crops with colour changes per bottle stand in for imperfect detector boxes and lighting.
+There is one way to train a classifier; the bundle calls it as a user would. It trains on the crops
+of the training scenes (`models.synth --crops`), with a validation split of their source images for
+the L2 penalty and the best-F1 threshold, and is tested on the crops of the validation scenes (another
+seed). Only the SavedModel and its shelfscan.json go into the bundle.
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
-import time
+import shutil
 from pathlib import Path
 
-import numpy as np
-
-from models.evaluation import metrics
-from models.train_classifier import logreg
-from models.synth.dataset import colour_jitter, iter_scenes, jitter_box
-from transforms.crop_geometry import cut
-from transforms.letterbox import letterbox
+from models.synth.bottles import TARGET_BRAND
 
 _LOG = logging.getLogger(__name__)
 
-
-@dataclasses.dataclass(frozen=True)
-class ClassifierConfig:
-    """Training knobs; the defaults are what `python -m models.build` uses."""
-
-    input_size: int = 224
-    augment_copies: int = 2  # jittered re-crops per bottle, on top of the exact crop
-    box_jitter: float = 0.08  # each edge moves up to this share of the box size
-    colour_strength: float = 0.15
-    l2_grid: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
-    val_fraction: float = 0.2  # of source images, held out to pick l2 and the threshold
-    seed: int = 0
+# What the first demo classifier did by hand: two extra copies of each training crop (it moved the
+# box edges and changed colour; the trainer's augmentation shifts, zooms and changes colour, and
+# erases nothing), a fifth of the source images for validation, seed 0.
+TRAIN_ARGS = ("--augment", "2", "--erase", "0", "--val_fraction", "0.2", "--test_fraction", "0",
+              "--seed", "0", "--no_report")
+SAVED_MODEL_FILES = ("saved_model.pb", "fingerprint.pb", "variables")
 
 
-@dataclasses.dataclass
-class CropSet:
-    """Embeddings of crops with their labels, source images and whether they are augmented."""
-
-    x: np.ndarray  # [N, 1280] float32
-    y: np.ndarray  # [N] bool, target brand
-    group: np.ndarray  # [N] source image name
-    augmented: np.ndarray  # [N] bool
+def train_args(train_dir: Path, val_dir: Path, run_dir: Path, cache: Path) -> list[str]:
+    """The `python -m models.train_classifier` arguments the bundle trains the demo with."""
+    return ["--data", str(train_dir / "crops.jsonl"), "--test_data", str(val_dir / "crops.jsonl"),
+            "--out", str(run_dir), "--cache", str(cache), *TRAIN_ARGS]
 
 
-def crop_input(crop: np.ndarray, input_size: int) -> np.ndarray:
-    """The classifier input for a crop, as transforms.classify makes it (letterbox, pad 127)."""
-    return letterbox(crop, input_size)[0]
+def build(train_dir: Path, val_dir: Path, out_dir: Path, trained_on: dict) -> dict:
+    """Train with models.train_classifier, copy its SavedModel to `out_dir`; returns the metadata written.
 
+    The trainer's whole output (metrics.json, examples.jsonl) stays in `run/classifier` beside the
+    scene cache.
+    """
+    from models.train_classifier import cli
 
-def embed_crops(scenes_dir: Path, extractor, config: ClassifierConfig, augment: bool,
-                rng: np.random.Generator) -> CropSet:
-    """Embed every truth crop of a scene dir (plus jittered copies when `augment`)."""
-    xs, ys, groups, aug, batch = [], [], [], [], []
-
-    def flush():
-        if batch:
-            xs.append(np.asarray(extractor(np.stack(batch).astype(np.float32), training=False)))
-            batch.clear()
-
-    for scene in iter_scenes(scenes_dir, with_mask=False):
-        height, width = scene.pixels.shape[:2]
-        for box, label in zip(scene.boxes, scene.is_target):
-            versions = [(cut(scene.pixels, box), False)]
-            for _ in range(config.augment_copies if augment else 0):
-                moved = jitter_box(box, rng, config.box_jitter, height, width)
-                versions.append((colour_jitter(cut(scene.pixels, moved), rng, config.colour_strength), True))
-            for pixels, is_aug in versions:
-                batch.append(crop_input(pixels, config.input_size))
-                ys.append(bool(label))
-                groups.append(scene.name)
-                aug.append(is_aug)
-            if len(batch) >= 32:
-                flush()
-    flush()
-    return CropSet(np.concatenate(xs), np.array(ys), np.array(groups), np.array(aug))
-
-
-def _split_by_image(groups: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """A boolean validation mask holding out `fraction` of the source images, whole."""
-    names = np.unique(groups)
-    held = rng.choice(names, size=max(1, int(round(fraction * len(names)))), replace=False)
-    return np.isin(groups, held)
-
-
-def fit_head(crops: CropSet, config: ClassifierConfig, rng: np.random.Generator):
-    """Pick l2 on an image-grouped validation split (log loss), then the F1-best threshold there."""
-    val = _split_by_image(crops.group, config.val_fraction, rng)
-    train = ~val
-    val_exact = val & ~crops.augmented  # the scan sees one crop per bottle, so score those
-    y_val = crops.y[val_exact]
-    best = None
-    for l2 in config.l2_grid:
-        weights = logreg.fit(crops.x[train], crops.y[train], l2=l2,
-                             sample_weight=logreg.balanced_weights(crops.y[train]))
-        p = np.clip(logreg.predict_proba(weights, crops.x[val_exact]), 1e-7, 1 - 1e-7)
-        log_loss = float(-np.mean(np.where(y_val, np.log(p), np.log(1 - p))))
-        auc = metrics.roc_auc(y_val, p)
-        _LOG.info("classifier l2=%g: val AUC %.5f, log loss %.4f", l2, auc, log_loss)
-        if best is None or log_loss < best[0]:
-            best = (log_loss, l2, weights, p, auc)
-    log_loss, l2, weights, p, auc = best
-    threshold, f1 = metrics.best_f1_threshold(y_val, p)
-    precision, recall = metrics.precision_recall_at(y_val, p, threshold)
-    summary = {"val_auc": round(auc, 5), "val_log_loss": round(log_loss, 4), "val_f1": round(f1, 4),
-               "val_precision": round(precision, 4), "val_recall": round(recall, 4), "l2": l2,
-               "train_crops": int(train.sum()), "val_crops": int(val_exact.sum())}
-    return weights, threshold, summary
-
-
-def serving_fn(extractor, weights: logreg.LogRegWeights):
-    """crops uint8 [B,S,S,3] -> {"scores": P(target) [B]}."""
-    import tensorflow as tf
-
-    coef = tf.constant(weights.coef.astype(np.float32)[:, None])
-    intercept = tf.constant(np.float32(weights.intercept))
-
-    def serve(crops):
-        embedding = extractor(tf.cast(crops, tf.float32), training=False)
-        return {"scores": tf.sigmoid(tf.matmul(embedding, coef)[:, 0] + intercept)}
-
-    return serve
-
-
-def build(train_dir: Path, out_dir: Path, trained_on: dict,
-          config: ClassifierConfig = ClassifierConfig()) -> dict:
-    """Embed, fit, export to `out_dir` with shelfscan.json; returns the metadata written."""
-    import keras
-    import tensorflow as tf
-
-    from models.backbone import efficientnet
-    from models.export import save_serving
-
-    keras.utils.set_random_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    extractor = efficientnet.feature_extractor(config.input_size)
-    start = time.perf_counter()
-    crops = embed_crops(train_dir, extractor, config, augment=True, rng=rng)
-    _LOG.info("classifier: %d crop embeddings in %.0fs", len(crops.y), time.perf_counter() - start)
-    weights, threshold, summary = fit_head(crops, config, rng)
-    meta = {
-        "kind": "classifier", "input_size": config.input_size, "resize": "letterbox",
-        "signature": "serving_default", "threshold": threshold,
-        "backbone": efficientnet.BACKBONE_VERSION, "trained_on": trained_on, "metrics": summary,
-        "architecture": "L2 logistic regression (numpy Newton) on frozen EfficientNet-Lite0 "
-                        f"global-average-pooled 1280-d embeddings at {config.input_size}",
-    }
-    spec = tf.TensorSpec([None, config.input_size, config.input_size, 3], tf.uint8, name="crops")
-    save_serving(serving_fn(extractor, weights), spec, out_dir, meta)
+    run_dir = train_dir.parent / "run" / "classifier"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    report = cli.run(train_args(train_dir, val_dir, run_dir, train_dir.parent / "embeddings"))
+    trained = json.loads((run_dir / "shelfscan.json").read_text())
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    for name in SAVED_MODEL_FILES:
+        source = run_dir / name
+        if source.is_dir():
+            shutil.copytree(source, out_dir / name)
+        elif source.is_file():
+            shutil.copy2(source, out_dir / name)
+    meta = {**trained, "target_brand": TARGET_BRAND,
+            "trained_on": {**trained_on, "crops": report["data"]["trained_on"]},
+            "metrics": {"test": _headline(report["test"]), "validation": report["validation"],
+                        "threshold_rule": report["threshold_rule"], **report["model"]["head"],
+                        "train_crops": report["model"]["train_crops"],
+                        "train_examples": report["model"]["train_examples"]}}
+    (out_dir / "shelfscan.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _headline(test: dict) -> dict:
+    return {k: test[k] for k in ("n", "n_target", "auc", "accuracy", "precision", "recall", "f1")}

@@ -29,12 +29,3 @@ def jitter_box(box, rng: np.random.Generator, amount: float, height: int, width:
         return np.asarray(box, np.float64)
     return out
 
-
-def colour_jitter(pixels: np.ndarray, rng: np.random.Generator, strength: float = 0.15) -> np.ndarray:
-    """Random brightness, contrast and saturation change, as lighting varies between photos."""
-    x = pixels.astype(np.float32)
-    grey = x.mean(axis=-1, keepdims=True)
-    x = grey + (x - grey) * (1 + rng.uniform(-strength, strength))  # saturation
-    x = x.mean() + (x - x.mean()) * (1 + rng.uniform(-strength, strength))  # contrast
-    x = x * (1 + rng.uniform(-strength, strength))  # brightness
-    return np.clip(x + 0.5, 0, 255).astype(np.uint8)
