@@ -18,7 +18,8 @@ setuptools.setup(
     license="Apache-2.0",
     license_files=["LICENSE", "THIRD_PARTY.md"],
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "models", "models.*"]),
+    packages=setuptools.find_packages(
+        include=["pipeline", "pipeline.*", "transforms", "transforms.*", "models", "models.*"]),
     include_package_data=True,
     package_data={"models": ["default/**/*", "label/*.html", "realset/*.json", "realset/*.md"],
                   "pipeline": ["samples/*", "samples/*/*", "visual_report/*.css", "visual_report/*.js"]},

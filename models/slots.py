@@ -221,7 +221,7 @@ def check_output_shapes(model: LoadedModel) -> None:
         outputs = model(np.zeros((batch, side, side, 3), np.uint8))
     except Exception as e:  # TF raises many types; its own text is the cause detail
         raise ModelLoadError(meta.slot, meta.uri, f"it fails on a blank {batch}x{side}x{side}x3 uint8 batch: "
-                                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+                                                  f"{type(e).__name__}: {_first_line(e)}") from e
     for name, want in expected_shapes(meta.slot, batch, side).items():
         got = tuple(np.shape(outputs[name]))
         if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
@@ -333,3 +333,7 @@ def builtin_named(slot: str, version: str) -> str | None:
         if named.slot == slot and builtin_version(named) == version:
             return named.name
     return None
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else ""

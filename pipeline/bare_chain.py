@@ -24,15 +24,23 @@ from transforms.decode import decode_outcome
 from transforms.detection import detector_input, to_detections
 from transforms.lookahead import Lookahead, auto_threads
 from transforms.read import literal_entry, read_entry
-from transforms.records import (BottleResult, ClassifiedCrop, ClassifyTask, Crop, DecodedImage, Failure, ImageInfo,
-                                SegmentTask)
+from transforms.records import (
+    BottleResult,
+    ClassifiedCrop,
+    ClassifyTask,
+    Crop,
+    DecodedImage,
+    Failure,
+    ImageInfo,
+    SegmentTask,
+)
 from transforms.rows import summary_row, utc_now
 
 # The rows pipeline.bench prints, in chain order; "model" rows are the pure model calls inside each stage.
 # Read and decode run in decode threads (BUSY_STAGES, busy time there): the chain itself only waits for them.
 STAGES = ("load models", "read", "decode", "waiting for images", "detector input", "detector model",
-          "detector boxes", "crops", "classifier input", "classifier model", "classifier split", "segmenter input", "segmenter model",
-          "segmenter measure", "summarize + write")
+          "detector boxes", "crops", "classifier input", "classifier model", "classifier split", "segmenter input",
+          "segmenter model", "segmenter measure", "summarize + write")
 MODEL_STAGES = ("detector model", "classifier model", "segmenter model")
 BUSY_STAGES = ("read", "decode")
 

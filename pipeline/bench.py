@@ -5,13 +5,14 @@
     python -m pipeline.bench --images DIR         # any folder or glob, local or gs://
     [--repeat 2] [--work DIR] [scan options, e.g. --detector_batch_size 8]
 
-Synthetic scenes (seed --seed) are generated once and kept under --work. Each side runs in a fresh
-process of its own, the same way: imports, then the launcher's model check (every model loaded once to
-read its metadata, as pipeline.run does before its job), then the timed part: loading the models again
-(RunInference in the scan, the same SlotModelHandler in the bare chain), reading, decoding and scanning
-every image, writing the summaries to Parquet. Nothing else warms either side up. With --repeat the sides
-alternate which goes first, and each side's fastest run (the least disturbed by other work) is reported. Prints one JSON object, then a table: img/s of both, seconds per image in
-each stage, Beam's overhead, the pure model-call time, peak memory and bottles per image.
+Synthetic scenes (seed --seed) are generated once and kept under --work. Each side runs in a fresh process
+of its own, the same way: imports, then the launcher's model check (every model loaded once to read its
+metadata, as pipeline.run does before its job), then the timed part: loading the models again (RunInference
+in the scan, the same SlotModelHandler in the bare chain), reading, decoding and scanning every image,
+writing the summaries to Parquet. Nothing else warms either side up. With --repeat the sides alternate which
+goes first, and each side's fastest run (the least disturbed by other work) is reported. Prints one JSON
+object, then a table: img/s of both, seconds per image in each stage, Beam's overhead, the pure model-call
+time, peak memory and bottles per image.
 """
 from __future__ import annotations
 

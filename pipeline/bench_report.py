@@ -44,7 +44,8 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
     chain = sum(v for k, v in bare_s.items() if k not in BUSY_STAGES)  # read, decode: the wait for them counts
     bare_s["loop glue"] = bare_total - chain
     scan_s["Beam overhead"] = scan_total - chain
-    models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES) for side, s in (("bare", bare_s), ("scan", scan_s))}
+    models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES)
+              for side, s in (("bare", bare_s), ("scan", scan_s))}
     shares = [r["others_cpu_share"] for r in runs if r.get("others_cpu_share") is not None]
     others = max(shares) if shares else None
     busy = others is None or others > BUSY_SHARE

@@ -57,7 +57,8 @@ def measure(commands: list[str], repeat: int) -> dict:
 def table(result: dict) -> str:
     lines = [f"{'command':<26} {'fastest s':>9} {'median s':>9}  loads Beam"]
     for command, r in result["commands"].items():
-        lines.append(f"{command:<26} {r['fastest_s']:>9.2f} {r['median_s']:>9.2f}  {'yes' if r['loads_beam'] else 'no'}")
+        beam = "yes" if r["loads_beam"] else "no"
+        lines.append(f"{command:<26} {r['fastest_s']:>9.2f} {r['median_s']:>9.2f}  {beam}")
     return "\n".join(lines)
 
 

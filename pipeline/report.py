@@ -108,7 +108,7 @@ def failure_examples(output: str, scan_id: str, kinds: list[str]) -> dict[str, s
 
 DEMO_CLASSIFIER_NOTE = ("the demo classifier knows only the synthetic demo brand 'micellar_rose', so "
                         "'targets' mean nothing on your photos; train yours with python -m models.train_classifier "
-                        "(README: Train the classifier for your product), then scan with --classifier DIR")
+                        "(README: Your loop), then scan with --classifier DIR")
 
 
 def next_steps(crops_output: str | None, output: str, input_root: str | None,

@@ -15,8 +15,15 @@ from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline.inputs import input_roots, scan_patterns
 from pipeline.options import LocalRunOptions, ScanOptions, default_scan_id
 from pipeline.progress import ProgressLine
-from pipeline.report import (ScanReport, models_line, next_steps, report_hint, scan_report, with_failure_examples,
-                             write_visual_report)
+from pipeline.report import (
+    ScanReport,
+    models_line,
+    next_steps,
+    report_hint,
+    scan_report,
+    with_failure_examples,
+    write_visual_report,
+)
 from pipeline.sinks import write_rows
 from pipeline.status import Status
 from pipeline.validate import check_options, full_parser, parse_class_filter

@@ -1,10 +1,11 @@
 """Shared fixtures. Cloud stand-ins (GCS, BigQuery emulators) live in their own modules."""
-pytest_plugins = ["tests.gcs_emulator", "tests.bq_emulator", "tests.browser"]
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up chatter out of test output
 
 import pytest  # noqa: E402
+
+pytest_plugins = ["tests.gcs_emulator", "tests.bq_emulator", "tests.browser"]
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import apache_beam as beam
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.cutoff import modified_after
 from transforms.image_file import CloudError as _CloudError
 from transforms.image_file import DecodeError, read_bytes
-from transforms.cutoff import modified_after
 from transforms.listing import folder_pattern, has_wildcard, local_pattern, walk_pattern
 from transforms.records import Failure, FileEntry
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from transforms.slicing import View
 
+
 def describe(error: BaseException) -> str:
     """A one-line cause for a Failure's message: the exception type and its first line."""
     text = str(error).strip().splitlines()

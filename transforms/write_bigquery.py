@@ -9,13 +9,13 @@ the run it replaces, and one day's partition holds every scan of that day. WRITE
 So the rows of both tables are first loaded into staging tables of this run
 (`<table>__staging_<scan hash>_<run>`, expiring after a day by themselves), and only once every load job
 of both has succeeded does one multi-statement transaction delete the scan's earlier rows and insert the
-staged ones, summaries and failures together. A reader sees the old rows of both tables until the commit
-and the new ones after it, never neither, never both, never new summaries beside old failures; a run
-that fails or is killed before or during the commit changes nothing (its staging tables expire). Two
-runs of one scan committing at once: BigQuery aborts one of the two conflicting transactions, which
-fails its run. After the commit the run drops its staging tables and any a crashed run of the scan left. Everything happens in the pipeline, on the workers: building a
-Dataflow template never touches BigQuery. BigQuery cannot DELETE rows still in a streaming buffer;
-FILE_LOADS never leaves any.
+staged ones, summaries and failures together. A reader sees the old rows of both tables until the commit and
+the new ones after it, never neither, never both, never new summaries beside old failures; a run that fails
+or is killed before or during the commit changes nothing (its staging tables expire). Two runs of one scan
+committing at once: BigQuery aborts one of the two conflicting transactions, which fails its run. After the
+commit the run drops its staging tables and any a crashed run of the scan left. Everything happens in the
+pipeline, on the workers: building a Dataflow template never touches BigQuery. BigQuery cannot DELETE rows
+still in a streaming buffer; FILE_LOADS never leaves any.
 """
 from __future__ import annotations
 

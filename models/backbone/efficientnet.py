@@ -136,8 +136,8 @@ def endpoints(model: Any) -> dict[int, Any]:
             stride *= st
             strides[stride] = f"block{s}_{repeats}"
         for stride, block in strides.items():
-            layer = next(l for l in reversed(model.layers) if l.name.startswith(block + "_")
-                         and l.name.endswith(("_add", "_project_bn")))
+            layer = next(candidate for candidate in reversed(model.layers) if candidate.name.startswith(block + "_")
+                         and candidate.name.endswith(("_add", "_project_bn")))
             last[stride] = layer.output
         last[32] = model.get_layer("head_relu").output
     return dict(sorted(last.items()))

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from models.build.fit import fit_cached
 from models.evaluation import metrics
 from models.synth.dataset import Scene, iter_scenes
-from models.build.fit import fit_cached
 from transforms.letterbox import letterbox
 
 _LOG = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.build.fit import fit_cached
 from models.evaluation import metrics
 from models.synth.dataset import iter_scenes, jitter_box
 from models.synth.truth import read_truth
-from models.build.fit import fit_cached
 from transforms.crop_geometry import cut
 from transforms.letterbox import stretch
 

@@ -29,7 +29,6 @@ from transforms.records import DecodedImage
 from transforms.slicing import DEFAULT_OVERLAP, slice_size_for
 
 
-
 def load(slot: str, uri: str, trust_model_code: bool = False):
     """The model in `slot` through the slot contract: LoadedModel(fn, meta)."""
     from models import slots

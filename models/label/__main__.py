@@ -1,8 +1,8 @@
 """Label crops in the browser: `python -m models.label crops.jsonl` (or a folder of crops, local or gs://).
 
-Serves a page on 127.0.0.1 and prints its URL. Crops show least certain first, with the shelf around
-them when their photo can be read; T target, O other, S skip, Shift+O the rest of the page other,
-U undo, arrows move, N/P next/previous page, Z the whole photo. Every label is saved to the crops.jsonl at once; stop the
+Serves a page on 127.0.0.1 and prints its URL. Crops show least certain first, with the shelf around them
+when their photo can be read; T target, O other, S skip, Shift+O the rest of the page other, U undo, arrows
+move, N/P next/previous page, Z the whole photo. Every label is saved to the crops.jsonl at once; stop the
 server with Ctrl-C.
 """
 from __future__ import annotations

@@ -135,10 +135,10 @@ class CropImages:
     `allow` (the folder itself is always allowed); `say` hears one line per picture that cannot be made."""
 
     def __init__(self, base: str, allow: Sequence[str] = (), say: Callable[[str], None] = say_on_stderr,
-                 limits: Limits = Limits()):
+                 limits: Limits | None = None):
         self.base = base
         self.roots = normalize_roots([base, *allow])
-        self.say, self.limits = say, limits
+        self.say, self.limits = say, limits or Limits()
         self._photos: collections.OrderedDict[str, DecodedImage] = collections.OrderedDict()
         self._photo_lock = threading.Lock()  # one photo decoded at a time: 48 cards must not decode 48 photos at once
         self._said: set[str] = set()

@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from models.evaluation.coco import COCO_BOTTLE_ID, coco_document, mask_annotation
-from models.synth.bottles import TARGET_BRAND
 from models.evaluation.truth import read_jsonl as read_truth
+from models.synth.bottles import TARGET_BRAND
 
 TARGET_CATEGORY_ID = 1000  # our product; "bottle" keeps COCO's id for every other brand
 CATEGORIES = [{"id": COCO_BOTTLE_ID, "name": "bottle", "supercategory": "bottle"},

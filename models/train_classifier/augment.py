@@ -143,7 +143,8 @@ def model_input(pixels: np.ndarray, image_sha256: str, copy: int, params: Augmen
     return letterbox(pixels, input_size)[0]
 
 
-def mixup_pairs(n: int, count: int, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mixup_pairs(n: int, count: int, alpha: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`count` mixup draws over n examples: (first index, second index, weight of the first)."""
     i = rng.integers(0, n, count)
     j = rng.integers(0, n, count)

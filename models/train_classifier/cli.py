@@ -26,9 +26,9 @@ import numpy as np
 from models.train_classifier import augment as aug
 from models.train_classifier import metrics as classifier_metrics
 from models.train_classifier import split
-from models.train_classifier.rounds import RoundConfig, split_summary, train_round
 from models.train_classifier.data import check_enough, data_hash, load_crops
 from models.train_classifier.embed_cache import EmbeddingCache
+from models.train_classifier.rounds import RoundConfig, split_summary, train_round
 
 _LOG = logging.getLogger("models.train_classifier")
 MIN_PER_CLASS = 10  # below this a validation split holds one or two crops of a class: its AUC means nothing
@@ -55,8 +55,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--positive", default="target", help="The label that means the target product.")
     p.add_argument("--group_pattern", help="Folders only: regex whose first group in the file stem names the "
                                            "source image, e.g. '^(\\d+)_\\d+$'; default: each crop is its own group.")
-    p.add_argument("--val_fraction", type=float, default=0.15, help="About this share of the target and of the other crops, as whole source images, for validation.")
-    p.add_argument("--test_fraction", type=float, default=0.15, help="The same for the test split (0 with --test_data).")
+    p.add_argument("--val_fraction", type=float, default=0.15,
+                   help="About this share of the target and of the other crops, as whole source images, for "
+                        "validation.")
+    p.add_argument("--test_fraction", type=float, default=0.15,
+                   help="The same for the test split (0 with --test_data).")
     p.add_argument("--folds", type=int, default=0, help="K-fold cross-validation over source images (K >= 2); "
                                                          "the exported model is round 0's.")
     p.add_argument("--augment", type=int, default=0, help="Augmented copies per training crop (offline, cached).")
@@ -135,7 +138,8 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
 
     crops, skipped = load_crops(args.data, args.positive, args.group_pattern, args.limit)
     check_enough(crops, args.positive, args.min_per_class, args.data)
-    test_crops, test_skipped = load_crops(args.test_data, args.positive, args.group_pattern) if args.test_data else (crops, [])
+    test_crops, test_skipped = (load_crops(args.test_data, args.positive, args.group_pattern) if args.test_data
+                                else (crops, []))
     timing["load"] = time.perf_counter() - clock
     if embedder is None:
         from models.train_classifier.classifiers import Backbone
@@ -197,8 +201,9 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
 def _write_outputs(local: Path, out: dict, result, crops, sides, test_crops, summary, args, timing, embedder, cfg):
     start = time.perf_counter()
     if not args.no_export:
-        from models.export import save_serving
         import tensorflow as tf
+
+        from models.export import save_serving
 
         meta = {"kind": "classifier", "input_size": cfg.input_size, "resize": "letterbox",
                 "signature": "serving_default", "threshold": result.threshold, "backbone": embedder.version,
@@ -229,8 +234,8 @@ def _write_outputs(local: Path, out: dict, result, crops, sides, test_crops, sum
 
 
 def _report(path: Path, out: dict, result, test_crops, summary: str, cfg: RoundConfig) -> None:
-    from models.train_classifier import report as rep
     from models.evaluation import metrics as base_metrics
+    from models.train_classifier import report as rep
 
     test_idx, p = result.test_index, result.test_scores
     y = np.array([test_crops[i].label for i in test_idx])

@@ -14,7 +14,8 @@ MAX_PR_POINTS = 200
 
 def _pr_points(y: np.ndarray, p: np.ndarray) -> list[dict]:
     curve = metrics.pr_curve(y, p)
-    keep = np.unique(np.linspace(0, len(curve.thresholds) - 1, min(MAX_PR_POINTS, len(curve.thresholds))).round().astype(int))
+    count = min(MAX_PR_POINTS, len(curve.thresholds))
+    keep = np.unique(np.linspace(0, len(curve.thresholds) - 1, count).round().astype(int))
     return [{"threshold": round(float(curve.thresholds[i]), 6), "precision": round(float(curve.precision[i]), 5),
              "recall": round(float(curve.recall[i]), 5)} for i in keep]
 
@@ -88,7 +89,7 @@ def summary_text(m: dict, title: str = "test") -> str:
         f"precision {m['precision']:.4f}  recall {m['recall']:.4f}  F1 {m['f1']:.4f}  @ threshold {m['threshold']:.4f}",
         *([f"  95 % intervals: {_intervals(m['intervals_95'])}"] if m.get("intervals_95") else []),
         *([f"  {m['small_split']}"] if m.get("small_split") else []),
-        f"  confusion      predicted other  predicted target",
+        "  confusion      predicted other  predicted target",
         f"  true other     {c['tn']:>15d}  {c['fp']:>16d}",
         f"  true target    {c['fn']:>15d}  {c['tp']:>16d}",
     ]

@@ -14,7 +14,6 @@ from transforms import commit_log
 from transforms.commit_log import TABLES
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ScanInfo:
     scan_id: str

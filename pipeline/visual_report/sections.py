@@ -11,7 +11,7 @@ from pipeline.visual_report.scans import ScanInfo
 
 DEMO_BANNER = ("The classifier is the demo, which knows only the synthetic brand micellar_rose: 'targets' in "
                "this report mean nothing on real photos; train yours with python -m models.train_classifier "
-               "--data crops.jsonl --out my_classifier (README: Train the classifier for your product), then "
+               "--data crops.jsonl --out my_classifier (README: Your loop), then "
                "scan with --classifier my_classifier.")
 OTHER_SCANS_SHOWN = 20
 
@@ -117,8 +117,9 @@ def failures(s: ScanStats) -> str:
         examples = "".join(f"<div><code>{escape(uri)}</code>: {escape(msg)}</div>"
                            for uri, msg in s.failure_examples[(stage, error_type)])
         rows.append(f"<tr><td>{escape(stage)}</td><td>{escape(error_type)}</td><td>{n:,}</td><td>{examples}</td></tr>")
-    return ('<div class="tablebox"><table class="failures"><tr><th>stage</th><th>type</th><th>inputs</th><th>examples (up to '
-            f"{collect.FAILURE_EXAMPLES})</th></tr>{''.join(rows)}</table></div>")
+    head = (f"<tr><th>stage</th><th>type</th><th>inputs</th><th>examples (up to {collect.FAILURE_EXAMPLES})</th>"
+            "</tr>")
+    return f'<div class="tablebox"><table class="failures">{head}{"".join(rows)}</table></div>'
 
 
 def _counts(hist) -> tuple[list[str], list[int]]:

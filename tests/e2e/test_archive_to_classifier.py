@@ -12,7 +12,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -74,7 +73,8 @@ def label_step(argv: list[str], cwd: Path, env: dict, page) -> str:
         truth = true_labels(crops_jsonl, cwd / "photos")
         assert set(truth.values()) == {"target", "other"}
         label_in_browser(page, url, truth)
-        on_disk = {r["uri"].rsplit("/", 1)[-1]: r["label"] for r in map(json.loads, crops_jsonl.read_text().splitlines())}
+        rows = map(json.loads, crops_jsonl.read_text().splitlines())
+        on_disk = {r["uri"].rsplit("/", 1)[-1]: r["label"] for r in rows}
         assert on_disk == truth
     finally:
         server.send_signal(signal.SIGINT)

@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
+from models.evaluation.truth import TruthImage, read_truth
 from models.synth.bottles import TARGET_BRAND
 from models.synth.truth import write_coco
-from models.evaluation.truth import TruthImage, read_truth
 from pipeline.evaluate import main, pair_rows, score
 from pipeline.options import SAMPLES
 

@@ -25,7 +25,8 @@ CTX = ScanContext("r1", "det-1", "cls-1", "seg-1")
 
 def bottle(index, x, is_target, source="mask", score=None):
     area = 40.0 * 100 if is_target else None
-    return BottleResult(index, (x, 20.0, x + 40.0, 120.0), 0.9, score if score is not None else (0.9 if is_target else 0.1),
+    score = score if score is not None else (0.9 if is_target else 0.1)
+    return BottleResult(index, (x, 20.0, x + 40.0, 120.0), 0.9, score,
                         is_target, 3000.0, area if source == "mask" else None, area,
                         source if is_target else None)
 
@@ -156,6 +157,7 @@ def test_report_renders_with_images_and_plots(tmp_path, page):
     assert page.locator(".banner").count() == 0  # cls-1 is not the demo classifier
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_a_large_scan_gives_a_small_report(tmp_path):
     write_scan(tmp_path / "out", 20000, tmp_path, failures=500, distinct=True)
     where = write_report(str(tmp_path / "out"), "r1")
@@ -181,6 +183,7 @@ def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
     assert [(s.scan_id, s.rows) for s in scans(uri)] == [("r1", 7)]  # gs:// has no folders to list
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_embedded_photos_of_distinct_images_stay_within_a_few_megabytes(tmp_path):
     """Every candidate a different large photo: the most a report can hold, whatever the scan size."""
     rng = np.random.default_rng(0)
@@ -193,7 +196,8 @@ def test_embedded_photos_of_distinct_images_stay_within_a_few_megabytes(tmp_path
         Image.fromarray(pixels).save(files[-1], quality=90)
     rows = []
     for i, f in enumerate(files):
-        bottles = [bottle(0, 100.0, True, "expected" if i % 2 else "mask", score=0.5 + i / 200), bottle(1, 300.0, False)]
+        bottles = [bottle(0, 100.0, True, "expected" if i % 2 else "mask", score=0.5 + i / 200),
+                   bottle(1, 300.0, False)]
         rows.append(summary_row(ImageInfo(str(f), 1200, 900, 2), bottles, CTX, NOW))
     folder = tmp_path / "out" / "summaries" / "scan_id=r1"
     folder.mkdir(parents=True)

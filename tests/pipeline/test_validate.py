@@ -20,6 +20,7 @@ def _cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_a_mistyped_flag_exits_2_naming_it_and_the_closest_one(tmp_path):
     done = _cli("--ouput", str(tmp_path / "out"))
     assert done.returncode == 2

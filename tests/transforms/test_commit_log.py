@@ -13,8 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.commit_log import (COMMIT_STEPS, COMMITS, TABLES, begin_run, commit, committed_files,
-                                   recover)
+from transforms.commit_log import COMMIT_STEPS, COMMITS, TABLES, begin_run, commit, committed_files, recover
 from transforms.object_store import store_for
 from transforms.scan_lease import LeaseBusy
 

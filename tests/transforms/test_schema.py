@@ -1,4 +1,4 @@
-"""The schema is defined once; Parquet, BigQuery and the README all derive from it."""
+"""The schema is defined once; Parquet, BigQuery and docs/SCHEMA.md all derive from it."""
 from pathlib import Path
 
 import pyarrow as pa

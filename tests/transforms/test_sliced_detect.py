@@ -1,11 +1,11 @@
 """The Detect stage with slicing, on a real SavedModel that boxes the red and green pixels it sees."""
+import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 
-import apache_beam as beam
 from models.handler import SlotModelHandler
 from models.slots import run_tasks
 from transforms.detect import Detect

@@ -4,8 +4,18 @@ import pytest
 
 from transforms.detection import detector_input, to_detections
 from transforms.records import DecodedImage
-from transforms.slicing import (MAX_SLICES_ACROSS, View, Window, WindowBoxes, cut_sides, merge, slice_side, spans,
-                                to_original, windows)
+from transforms.slicing import (
+    MAX_SLICES_ACROSS,
+    View,
+    Window,
+    WindowBoxes,
+    cut_sides,
+    merge,
+    slice_side,
+    spans,
+    to_original,
+    windows,
+)
 
 
 def _covered(height, width, found):

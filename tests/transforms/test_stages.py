@@ -1,10 +1,10 @@
 """Detect | Crops | Classify | Segment | Summarize on toy models, with TestPipeline + assert_that."""
+import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-import apache_beam as beam
 from models.handler import SlotModelHandler
 from transforms.bottles import other_bottle
 from transforms.classify import Classify

@@ -99,7 +99,8 @@ def test_a_scan_replaces_only_its_own_files(tmp_path):
     write(str(out), "victim-2", ["v2.jpg"])
     write(str(sibling), "store", ["s.jpg"])
     (tmp_path / "outside.txt").write_text("keep")
-    before_victims = other_files(out / "failures" / "scan_id=victim-1") | other_files(out / "failures" / "scan_id=victim-2")
+    before_victims = (other_files(out / "failures" / "scan_id=victim-1")
+                      | other_files(out / "failures" / "scan_id=victim-2"))
     before_sibling, before_outside = other_files(sibling), (tmp_path / "outside.txt").read_text()
 
     write(str(out), "store", ["a.jpg", "b.jpg"])

@@ -71,6 +71,7 @@ def test_table_options_partition_by_scan_time():
                                          "clustering": {"fields": list(CLUSTER_FIELDS)}}
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_sitecustomize_points_new_processes_at_the_emulator(bq_emulator):
     code = ("from apache_beam.io.gcp.internal.clients.bigquery import BigqueryV2; print(BigqueryV2.BASE_URL)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
@@ -202,7 +203,9 @@ def test_both_tables_swap_in_one_transaction_or_not_at_all(bq_emulator):
     # The failures' staging table is missing, so the script fails after the summaries' swap ran.
     script = commit_script("s", [Swap(summaries, summaries.staged("s", "r1"), columns),
                                  Swap(failures, failures.staged("s", "r1"), columns)])
-    with pytest.raises(Exception):
+    from google.api_core.exceptions import GoogleAPICallError
+
+    with pytest.raises(GoogleAPICallError):
         client.query(script).result()
     assert (_uris(client, summaries), _uris(client, failures)) == (["old-s"], ["old-f"]), "rolled back, both"
 

@@ -7,6 +7,7 @@ from PIL import Image
 
 from models.backbone import efficientnet, torch_legacy
 
+pytestmark = pytest.mark.slow  # builds the backbone and loads its weights
 
 @pytest.fixture(scope="module")
 def classifier():

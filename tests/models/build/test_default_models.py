@@ -49,7 +49,7 @@ def test_signatures(models):
 
 
 def test_they_find_measure_and_recognise_the_sample_bottles(models, scenes):
-    # The samples are a seed the models never saw; loose bounds, the held-out numbers are in the README.
+    # The samples are a seed the models never saw; loose bounds, the held-out numbers are in docs/BENCHMARKS.md.
     det = evaluate_detector(models["detector"], scenes, batch_size=4)
     assert det["detector_recall"] > 0.7 and det["detector_precision"] > 0.7
     cls = evaluate_classifier(models["classifier"], scenes, batch_size=16)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.evaluation.truth import TruthError, iter_labeled, read_truth
 from models.synth import generator
 from models.synth.bottles import TARGET_BRAND
-from models.evaluation.truth import TruthError, iter_labeled, read_truth
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,9 @@ def _scan_output(tmp_path):
     photo[20:80, 80:120] = 230  # the bottle
     Image.fromarray(photo).save(photos / "shelf.png")
     Image.fromarray(photo[20:80, 80:120]).save(crops / "c0.jpg")
-    row = {"uri": "crops/c0.jpg", "label": "", "group": str(photos / "shelf.png"), "image_uri": str(photos / "shelf.png"),
-           "box": [80, 20, 120, 80], "target_score": 0.7, "threshold": 0.6, "predicted": "target"}
+    row = {"uri": "crops/c0.jpg", "label": "", "group": str(photos / "shelf.png"),
+           "image_uri": str(photos / "shelf.png"), "box": [80, 20, 120, 80], "target_score": 0.7, "threshold": 0.6,
+           "predicted": "target"}
     (tmp_path / "out" / "crops.jsonl").write_text(json.dumps(row) + "\n")
     return tmp_path / "out" / "crops.jsonl", photos
 
@@ -35,7 +36,8 @@ def _pictures(path, allow):
     said = []
     server, url = serve_in_background(LabelStore(str(path)), allow=allow, say=said.append)
     try:
-        crops = json.loads(call(url, "GET", "/api/crops?positions=0", headers={"X-Shelfscan-Token": page_token(url)})[2])
+        token = {"X-Shelfscan-Token": page_token(url)}
+        crops = json.loads(call(url, "GET", "/api/crops?positions=0", headers=token)[2])
         pictures = [Image.open(io.BytesIO(call(url, "GET", f"/crop/0.jpg?view={view}")[2]))
                     for view in ("crop", "context", "context", "photo")]
     finally:

@@ -213,7 +213,8 @@ def test_the_page_works_on_a_phone(browser, labeling):
         assert buttons.count() > 10
         for box in (buttons.nth(k).bounding_box() for k in range(buttons.count())):
             assert box["height"] >= 40 and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
-        assert page.evaluate("getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length") == 2
+        columns = "getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length"
+        assert page.evaluate(columns) == 2
         page.locator(".card").first.get_by_role("button", name="target").tap()
         page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
         assert list(labeled(path).values()) == ["target"]

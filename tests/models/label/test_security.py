@@ -48,10 +48,10 @@ def test_every_response_carries_the_security_headers(served):
                call(url, "GET", "/nothing"), call(url, "GET", "/api/state"), call(url, "PUT", "/api/label"),
                call(url, "GET", "/", headers={"Host": "evil.example"})]
     assert [a[0] for a in answers] == [200, 200, 404, 403, 501, 403]
-    for _, headers, _ in [(status, headers, html), *answers]:
-        assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer"
-        csp = headers["Content-Security-Policy"]
+    for _, answer_headers, _ in [(status, headers, html), *answers]:
+        assert answer_headers["X-Content-Type-Options"] == "nosniff"
+        assert answer_headers["Referrer-Policy"] == "no-referrer"
+        csp = answer_headers["Content-Security-Policy"]
         for rule in ("default-src 'none'", "img-src 'self' data:", "connect-src 'self'", "frame-ancestors 'none'",
                      "base-uri 'none'", "form-action 'none'"):
             assert rule in csp
@@ -149,7 +149,7 @@ def test_untrusted_names_are_never_served_only_placeholders(tmp_path):
         server.server_close()
     for status, headers, body in answers[:-1]:
         assert status == 200 and headers["Content-Type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
-    for status, headers, body in answers:
+    for _, _, body in answers:
         for forbidden in rows.values():
             assert forbidden not in body
     uris = [store.record(p)["uri"] for p in range(len(rows))]
@@ -184,6 +184,7 @@ def test_allow_lets_a_named_folder_in_and_nothing_else(tmp_path):
     assert b"SECRET" not in secret and len(said) == 1 and "../photos/../secret.txt" in said[0]
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_a_busy_port_is_one_line_and_exit_2(tmp_path):
     path = write_crops(tmp_path, [0.5])
     repo = Path(__file__).resolve().parents[3]

@@ -36,7 +36,8 @@ def test_least_certain_first():
     assert certainty_order(records) == [1, 3, 2, 0]
     assert certainty_order([{"uncertainty": 0.1}, {"uncertainty": 0.9}]) == [1, 0]
     # by the row's threshold when it has one: 0.9 is the least certain crop at a threshold of 0.85
-    assert certainty_order([{"target_score": 0.5, "threshold": 0.85}, {"target_score": 0.9, "threshold": 0.85}]) == [1, 0]
+    rows = [{"target_score": 0.5, "threshold": 0.85}, {"target_score": 0.9, "threshold": 0.85}]
+    assert certainty_order(rows) == [1, 0]
 
 
 def test_label_saves_the_file_and_undo_restores_it(tmp_path):
@@ -97,6 +98,7 @@ def test_gs_crops_are_labeled_in_place(tmp_path, gcs_emulator):
     assert "to-label/crops/crops.jsonl" in gcs_emulator.names("to-label/crops/")
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path):
     path = write_crops(tmp_path, [0.5, 0.9, 0.1])
     repo = Path(__file__).resolve().parents[3]

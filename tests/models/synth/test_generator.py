@@ -24,6 +24,7 @@ def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_same_seed_same_bytes_other_seed_other_scenes(scenes, tmp_path):
     again = generator.generate(tmp_path / "b", 24, seed=3, crops=True, max_side=1400)
     assert _files(again) == _files(scenes)
@@ -49,6 +50,7 @@ def test_boxes_and_areas_agree_with_the_masks(scenes):
     _assert_truth_matches_masks(scenes)
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_a_fixed_size_makes_every_scene_that_size_with_truth_in_its_pixels(tmp_path):
     phone = generator.generate(tmp_path / "phone", 1, seed=4242, size=(4032, 3024))
     (record,) = _assert_truth_matches_masks(phone)
@@ -66,6 +68,7 @@ def test_a_size_that_cannot_hold_a_shelf_is_refused(text):
         generator.parse_size(text)
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_scenes_hold_the_target_its_decoys_and_empty_shelves(scenes):
     records = read_truth(scenes)
     brands = Counter(b["brand"] for r in records for b in r["bottles"])

@@ -39,8 +39,8 @@ def test_one_command_trains_evaluates_reports_and_exports(crops_jsonl, tmp_path)
     import tensorflow as tf
 
     from models.backbone.efficientnet import BACKBONE_VERSION
-    from models.train_classifier.data import data_hash, load_crops
     from models.slots import load_model
+    from models.train_classifier.data import data_hash, load_crops
     from transforms.letterbox import letterbox
 
     out = tmp_path / "model"
@@ -57,7 +57,8 @@ def test_one_command_trains_evaluates_reports_and_exports(crops_jsonl, tmp_path)
     assert "--augment 2" in meta["command"] and 0 < meta["threshold"] < 1
     metrics = json.loads((out / "metrics.json").read_text())
     test = metrics["test"]
-    for key in ("accuracy", "auc", "precision", "recall", "threshold", "confusion", "pr_curve", "per_brand", "per_group"):
+    for key in ("accuracy", "auc", "precision", "recall", "threshold", "confusion", "pr_curve", "per_brand",
+                "per_group"):
         assert key in test, key
     assert sum(test["confusion"][k] for k in ("tp", "fp", "fn", "tn")) == test["n"]
     assert metrics["threshold"] == meta["threshold"]

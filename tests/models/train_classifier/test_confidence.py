@@ -40,6 +40,7 @@ def test_embedding_cache_lives_in_the_user_cache(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "xdg" / "shelfscan" / "embeddings"
 
 
+@pytest.mark.slow  # starts a process or builds many scenes
 def test_an_unlabeled_file_ends_in_advice_not_a_traceback(tmp_path):
     import json
     import subprocess

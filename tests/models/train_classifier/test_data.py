@@ -8,10 +8,10 @@ import pytest
 
 from models.train_classifier import augment as aug
 from models.train_classifier import split
+from models.train_classifier.cli import run
 from models.train_classifier.data import CropDataError, load_crops
 from models.train_classifier.embed_cache import EmbedItem, cache_key
 from models.train_classifier.heads import choose_threshold
-from models.train_classifier.cli import run
 
 SYNTH_SEED, SYNTH_SCENES = 3, 4  # 35 crops, 12 targets; every split side sees both classes
 
@@ -181,7 +181,8 @@ def test_unlabeled_rows_are_left_out_not_counted_as_other(crops_dir, tmp_path):
     crops, skipped = load_crops(str(tmp_path / "crops.jsonl"))
     assert len(crops) == len(rows) - 5
     path = tmp_path / "crops.jsonl"
-    assert skipped == [f"5 rows have no label: label them with `python -m models.label {path}` (T target, O other, S skip)"]
+    assert skipped == [f"5 rows have no label: label them with `python -m models.label {path}` "
+                       "(T target, O other, S skip)"]
 
 
 def test_skip_labels_are_left_out_and_an_unlabeled_file_says_how_to_label_it(crops_dir, tmp_path):
