@@ -151,8 +151,16 @@ def _check_schemes(uris: Sequence[str], what: str) -> None:
         check_credentials(first["gs"])
 
 
-def check_inputs(patterns: Sequence[str], input_list: str | None) -> None:
-    """Raise InputError when the scan cannot start from these inputs (see the module's docstring)."""
+def check_inputs(patterns: Sequence[str], input_list: str | None, listing: bool = True) -> None:
+    """Raise InputError when the scan cannot start from these inputs (see the module's docstring).
+
+    listing: False checks the schemes alone, for a job that lists its inputs elsewhere: a Dataflow job
+    or template lists them on its workers, with their credentials, maybe months later.
+    """
+    if not listing:
+        for uri in [*patterns, *([input_list] if input_list else [])]:
+            check_scheme(uri, "--input_list" if uri == input_list else "--input")
+        return
     _check_schemes(patterns, "--input")
     _check_schemes([input_list] if input_list else [], "--input_list")
     listed = _listed(input_list) if input_list else []

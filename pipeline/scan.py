@@ -9,7 +9,7 @@ import sys
 import time
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
 
 from pipeline.graph import ModelSettings, ScanConfig, build_scan
 from pipeline.inputs import input_roots, scan_patterns
@@ -26,7 +26,7 @@ from pipeline.report import (
 )
 from pipeline.sinks import write_rows
 from pipeline.status import Status
-from pipeline.validate import check_options, full_parser, parse_class_filter
+from pipeline.validate import check_options, full_parser, parse_class_filter, submits_remotely
 from transforms.cutoff import parse_modified_after
 from transforms.slicing import slice_size_for
 
@@ -72,11 +72,6 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
         large_model=scan.large_model, model_copies=scan.model_copies,
         crops_output=scan.crops_output, modified_after=cutoff(scan.modified_after),
         skip_scanned_in=scan.output if scan.skip_scanned else None)
-
-
-def submits_remotely(options: PipelineOptions) -> bool:
-    """Dataflow jobs (and templates) run elsewhere: the launcher submits and returns."""
-    return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
 
 
 def run(argv: list[str] | None = None, started: float | None = None, checked: bool = False,

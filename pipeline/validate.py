@@ -7,7 +7,7 @@ import difflib
 import math
 import os
 
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 
 from pipeline.help_format import DefaultsHelpFormatter
 from pipeline.options import OptionAdder, ScanOptions, add_scan_options
@@ -191,11 +191,16 @@ def check_writable(output: str) -> None:
             os.rmdir(new)
 
 
-def check_inputs(scan: ScanOptions) -> None:
+def submits_remotely(options: PipelineOptions) -> bool:
+    """Dataflow jobs (and templates) run elsewhere: the launcher submits and returns."""
+    return "Dataflow" in str(options.view_as(StandardOptions).runner or "")
+
+
+def check_inputs(scan: ScanOptions, listing: bool = True) -> None:
     from pipeline import inputs
 
     try:
-        inputs.check_inputs(inputs.scan_patterns(scan.input, scan.input_list), scan.input_list)
+        inputs.check_inputs(inputs.scan_patterns(scan.input, scan.input_list), scan.input_list, listing)
     except inputs.InputError as e:
         raise OptionError(str(e)) from None
 
@@ -238,4 +243,4 @@ def check_options(argv: list[str] | None, options: PipelineOptions) -> None:
     check_modified_after(scan.modified_after)
     check_output(scan.output, options)
     check_crops_output(scan.crops_output)
-    check_inputs(scan)
+    check_inputs(scan, listing=not submits_remotely(options))

@@ -104,6 +104,10 @@ def test_gs_without_credentials_is_one_line_saying_how_to_log_in(tmp_path, monke
     assert _refused(["gs://shelfscan-photos/**"]) == (
         "cannot list gs://shelfscan-photos/**: no Google credentials (run `gcloud auth application-default login` "
         "or set GOOGLE_APPLICATION_CREDENTIALS)")
+    # a Dataflow job lists its inputs on its workers, with their credentials: only the scheme is checked here
+    check_inputs(["gs://shelfscan-photos/**"], None, listing=False)
+    with pytest.raises(InputError, match="unknown scheme"):
+        check_inputs(["nonsense://x"], None, listing=False)
 
 
 def test_gs_patterns_are_listed_in_the_bucket(gcs_emulator, tmp_path):
