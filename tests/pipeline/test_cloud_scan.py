@@ -34,10 +34,11 @@ def _scan(toy_models, bq_emulator, photos, output, scan_id, *extra):
 
 
 def _parquet(prefix: str) -> list[dict]:
-    rows = []
+    """A scan folder's rows with scan_id from the folder's name, as Hive-partitioned readers give it."""
+    rows, scan_id = [], prefix.rstrip("/").rsplit("scan_id=", 1)[1]
     for metadata in FileSystems.match([f"{prefix}/*.parquet"])[0].metadata_list:
         with FileSystems.open(metadata.path) as f:
-            rows += pq.read_table(io.BytesIO(f.read())).to_pylist()
+            rows += [{**row, "scan_id": scan_id} for row in pq.read_table(io.BytesIO(f.read())).to_pylist()]
     return sorted(rows, key=lambda r: r["image_uri"])
 
 
