@@ -171,13 +171,14 @@ def test_a_large_scan_gives_a_small_report(tmp_path):
 def test_report_of_a_gs_scan_is_written_to_gs(tmp_path, gcs_emulator):
     local = tmp_path / "out"
     write_scan(local, 6, tmp_path, failures=1)
-    uri = gcs_emulator.upload_dir(local, "scans")
+    prefix = f"report-{tmp_path.name}"  # the emulator's bucket is shared by the session's tests
+    uri = gcs_emulator.upload_dir(local, prefix)
     where = write_report(uri, "r1")
     assert where == f"{uri}/reports/r1.html"
     bucket = gcs_emulator.client().bucket(gcs_emulator.bucket)
-    text = bucket.blob("scans/reports/r1.html").download_as_text()
+    text = bucket.blob(f"{prefix}/reports/r1.html").download_as_text()
     assert "<b>7</b>inputs" in text and text.count("data:image/jpeg;base64,") >= 2
-    assert len(bucket.blob("scans/reports/r1.csv").download_as_text().splitlines()) == 1 + 7
+    assert len(bucket.blob(f"{prefix}/reports/r1.csv").download_as_text().splitlines()) == 1 + 7
     from pipeline.visual_report.scans import scans
 
     assert [(s.scan_id, s.rows) for s in scans(uri)] == [("r1", 7)]  # gs:// has no folders to list

@@ -26,7 +26,8 @@ def hostile(tmp_path):
 
 
 def _argv(toy_models, classifier: Path, *extra: str) -> list[str]:
-    return ["--input", "/nowhere/*.png", "--no_progress", f"--detector={toy_models['detector']}",
+    samples = str(Path(__file__).resolve().parents[2] / "pipeline" / "samples" / "images")  # inputs pass their check
+    return ["--input", samples, "--no_progress", f"--detector={toy_models['detector']}",
             f"--classifier={classifier}", f"--segmenter={toy_models['segmenter']}", *extra]
 
 

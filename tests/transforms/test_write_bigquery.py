@@ -47,7 +47,10 @@ def write(rows: dict[str, list[dict]], output: str, scan_id: str, emulator, *fla
 
 
 def parquet_rows(directory: str) -> list[dict]:
-    return sorted(pq.read_table(directory).to_pylist(), key=lambda r: r["image_uri"])
+    """A scan folder's rows as Hive-partitioned readers give them: scan_id from the folder's name."""
+    table, scan_id = directory.rstrip("/").rsplit("/scan_id=", 1)
+    rows = pq.read_table(table, filters=[("scan_id", "=", scan_id)]).to_pylist()
+    return sorted(({**r, "scan_id": str(r["scan_id"])} for r in rows), key=lambda r: r["image_uri"])
 
 
 def test_parse_table():

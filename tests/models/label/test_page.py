@@ -62,7 +62,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     page.keyboard.press("U")  # undoes the skip, the last label made, even after a reload
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('3 of 60')")
     assert sorted(labeled(path).values()) == ["other", "target", "target"]
-    assert page.evaluate("state.focus") == 3
+    page.wait_for_function("() => state.focus === 3")  # focus follows the undone crop once the page redraws
 
     page.click("#next")
     page.wait_for_function("() => state.offset === 48")
