@@ -1,5 +1,5 @@
 """The model-slot contract: any detector, classifier or segmenter, by built-in name (models.builtin),
-from a local dir, gs:// or TF Hub.
+from a local dir, gs:// or TF Hub, or an ONNX file (models.onnx_runtime).
 
 A slot loads the model *and* what it needs to be fed right (input size, resize mode, threshold,
 class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
@@ -59,7 +59,7 @@ class ModelMeta:
     threshold: float | None
     class_filter: tuple[int, ...]
     version: str  # content hash of the SavedModel files
-    signature_style: str  # "shelfscan" | "tf_od_api"
+    signature_style: str  # "shelfscan" | "tf_od_api" | "onnx_<layout>" (models.onnx_layouts)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
 
@@ -95,6 +95,10 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, *, trus
     if named is not None and named.directory is None:
         return _load_frozen_graph(named, overrides, trust_model_code)
     local = named.directory if named else resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    if _is_onnx(uri):
+        from models.onnx_runtime import load_onnx
+
+        return load_onnx(slot, uri, local, _read_meta(slot, uri, local.parent), overrides)
     try:
         return _load_local(slot, uri, local, overrides, trust_model_code)
     except UntrustedModelError:
@@ -197,8 +201,10 @@ def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
     if uri.startswith("gs://"):
         return _copy_to_cache(slot, uri, cache_dir)
     if "://" not in uri and not Path(uri).exists():
-        raise ModelLoadError(slot, uri, f"no such directory, and not a built-in {slot} name "
-                                        f"({', '.join(builtin.names(slot))})")
+        raise ModelLoadError(slot, uri, f"no such {'file' if _is_onnx(uri) else 'directory'}, and not a built-in "
+                                        f"{slot} name ({', '.join(builtin.names(slot))})")
+    if _is_onnx(uri) and "://" not in uri:
+        return Path(uri)
     if uri.startswith(("http://", "https://")):
         return _fetch_hub_module(slot, uri, hub_cache_dir())
     import tensorflow_hub as hub
@@ -265,19 +271,21 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
 
     from transforms.write import list_files
 
-    root = uri.rstrip("/") + "/"
+    onnx_name = uri.rsplit("/", 1)[1] if _is_onnx(uri) else None  # one file, and the shelfscan.json beside it
+    root = uri.rsplit("/", 1)[0] + "/" if onnx_name else uri.rstrip("/") + "/"
     try:
-        files = [m for m in list_files(root) if not m.path.endswith("/")]  # the URI taken literally
+        files = ([m for name in (onnx_name, META_FILE) for m in _object(root + name)] if onnx_name else
+                 [m for m in list_files(root) if not m.path.endswith("/")])  # the URI taken literally
     except Exception as e:  # Beam wraps every filesystem error differently
         raise ModelLoadError(slot, uri, f"listing it failed: {type(e).__name__}: {e}") from e
-    if not files:
-        raise ModelLoadError(slot, uri, "no objects under that prefix")
+    if not files or (onnx_name and files[0].path != uri):
+        raise ModelLoadError(slot, uri, "no such object" if onnx_name else "no objects under that prefix")
     key = hashlib.sha256(root.encode())
     for m in sorted(files, key=lambda m: m.path):
         key.update(f"{m.path}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
     target = cache_dir / key.hexdigest()[:24]
-    if (target / "saved_model.pb").is_file():
-        return target
+    if (target / (onnx_name or "saved_model.pb")).is_file():
+        return target / onnx_name if onnx_name else target
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
     try:
@@ -293,7 +301,18 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return target
+    return target / onnx_name if onnx_name else target
+
+
+def _is_onnx(uri: str) -> bool:
+    return uri.lower().endswith(".onnx")
+
+
+def _object(uri: str) -> list:
+    """The metadata of the object named exactly `uri`: one, or none."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return [m for m in FileSystems.match([uri])[0].metadata_list if m.path == uri]
 
 
 def _inside(slot: str, uri: str, folder: Path, relative: str) -> Path:
