@@ -177,3 +177,31 @@ def blue_classifier(path: Path) -> Path:
              node("ReduceMax", ["blue"], ["top"], axes=[1, 2, 3], keepdims=0), node("Div", ["top", "k255"], ["scores"])]
     crops = helper.make_tensor_value_info("crops", TensorProto.UINT8, ["batch", SIDE, SIDE, 3])
     return _save(path, nodes, [crops], [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch"])])
+
+
+def reads_outside(path: Path, location: str) -> Path:
+    """A model whose one weight is 4 bytes of the file `location`, stored as ONNX external data."""
+    from onnx import TensorProto, helper
+
+    weight = TensorProto(name="w", data_type=TensorProto.UINT8, dims=[4], data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), ("length", "4")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    out = helper.make_tensor_value_info("out", TensorProto.UINT8, [4])
+    graph = helper.make_graph([helper.make_node("Identity", ["w"], ["out"])], "reads", [], [out], initializer=[weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
+    path.write_bytes(model.SerializeToString())  # onnx.save would try to resolve the external data
+    return path
+
+
+def red_segmenter(path: Path) -> Path:
+    """masks [B, 1, S, S] = the red channel / 255, of uint8 NHWC crops of SIDE px."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    nodes = [node("Cast", ["crops"], ["f"], to=1), _const("k255", np.float32(255)), node("Div", ["f", "k255"], ["f01"]),
+             node("Transpose", ["f01"], ["nchw"], perm=[0, 3, 1, 2]), _const("c0", np.array([0], np.int64)),
+             node("Gather", ["nchw", "c0"], ["masks"], axis=1)]
+    crops = helper.make_tensor_value_info("crops", TensorProto.UINT8, ["batch", SIDE, SIDE, 3])
+    masks = helper.make_tensor_value_info("masks", TensorProto.FLOAT, ["batch", 1, SIDE, SIDE])
+    return _save(path, nodes, [crops], [masks])

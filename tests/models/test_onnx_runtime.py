@@ -116,3 +116,19 @@ def test_a_gs_onnx_file_is_fetched_with_the_shelfscan_json_beside_it(gcs_emulato
     assert sorted(p.name for p in copy.iterdir()) == ["shelfscan.json", "yolo.onnx"]
     with pytest.raises(ModelLoadError, match="no such object"):
         load_model("detector", f"{prefix}/absent.onnx", cache_dir=cache)
+
+
+def test_a_segmenter_slot_takes_an_onnx_file_with_a_masks_output(tmp_path):
+    model = load_model("segmenter", str(onnx_models.red_segmenter(tmp_path / "red.onnx")))
+    crops = np.zeros((2, SIDE, SIDE, 3), np.uint8)
+    crops[1, :10, :20, 0] = 255
+    masks = model(crops)["masks"]  # [B, 1, S, S] from the model, [B, S, S] as the slot contract has it
+    assert masks.shape == (2, SIDE, SIDE) and masks[1].sum() == 200 and masks[0].sum() == 0
+
+
+@pytest.mark.parametrize("location", ["/etc/hostname", "../../../../../../etc/hostname"])
+def test_a_model_whose_weights_point_outside_its_folder_is_refused(location, tmp_path):
+    path = onnx_models.reads_outside(tmp_path / "reads.onnx", location)
+    with pytest.raises(ModelLoadError, match="ONNX Runtime could not read reads.onnx.*External data path") as e:
+        load_model("detector", str(path))
+    assert "\n" not in str(e.value)
