@@ -60,3 +60,29 @@ def test_the_centred_letterbox_puts_the_photo_where_ultralytics_expects_it():
     assert (view.left, view.top) == (0, 19)
     assert (model_input[:19] == 114).all() and (model_input[45:] == 114).all()
     assert (model_input[19:45] != 114).any(axis=-1).all()
+
+
+@pytest.fixture(scope="module")
+def converted_colour_detector(colour_box_detector, tmp_path_factory):
+    """The TF colour-box detector converted by tf2onnx, its shelfscan.json beside the .onnx file."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("tf2onnx")
+    shutil.copy(colour_box_detector / "shelfscan.json", folder / "shelfscan.json")
+    subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(colour_box_detector),
+                    "--output", str(folder / "colour.onnx"), "--opset", "17"], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return folder / "colour.onnx"
+
+
+@pytest.mark.parametrize("input_size, resize", [(100, "letterbox"), (100, "stretch"), (None, "letterbox")])
+def test_a_tf_detector_converted_by_tf2onnx_finds_what_the_savedmodel_finds(converted_colour_detector, input_size,
+                                                                             resize):
+    from tests.transforms.test_sliced_detect import SCENES as SLICED_SCENES, TRUTH, _detect
+
+    meta = load_model("detector", str(converted_colour_detector)).meta
+    assert (meta.signature_style, meta.class_filter, meta.input_size) == ("onnx_od_api", (1,), None)
+    _detect(converted_colour_detector, list(SLICED_SCENES.values()), TRUTH, input_size, 4 if input_size else 1, resize)
