@@ -24,9 +24,9 @@ class ScoredImage(NamedTuple):
     scores: np.ndarray  # [N]
 
 
-def box_ap(images: Sequence[ScoredImage]) -> dict[str, float | None]:
-    """detector_ap (AP@[.5:.95]), detector_ap50, detector_ap_small (None without small bottles) and
-    detector_ar100, by pycocotools' COCOeval."""
+def box_ap(images: Sequence[ScoredImage], prefix: str = "detector") -> dict[str, float | None]:
+    """{prefix}_ap (AP@[.5:.95]), {prefix}_ap50, {prefix}_ap_small (None without small bottles) and
+    {prefix}_ar100, by pycocotools' COCOeval."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -36,7 +36,7 @@ def box_ap(images: Sequence[ScoredImage]) -> dict[str, float | None]:
     predictions = [{"image_id": i, "category_id": 1, "bbox": _xywh(box), "score": float(score)}
                    for i, image in enumerate(images, start=1) for box, score in zip(image.boxes, image.scores)]
     if not truth.dataset["annotations"] or not predictions:
-        return {"detector_ap": 0.0, "detector_ap50": 0.0, "detector_ap_small": None, "detector_ar100": 0.0}
+        return {f"{prefix}_ap": 0.0, f"{prefix}_ap50": 0.0, f"{prefix}_ap_small": None, f"{prefix}_ar100": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress and tables
         truth.createIndex()
         evaluation = COCOeval(truth, truth.loadRes(predictions), "bbox")
@@ -45,9 +45,9 @@ def box_ap(images: Sequence[ScoredImage]) -> dict[str, float | None]:
         evaluation.summarize()
     ap, ap50, _, small, *_ = evaluation.stats
     ar100 = evaluation.stats[8]
-    return {"detector_ap": round(float(ap), 4), "detector_ap50": round(float(ap50), 4),
-            "detector_ap_small": round(float(small), 4) if small >= 0 else None,  # -1: no small bottles
-            "detector_ar100": round(float(ar100), 4)}
+    return {f"{prefix}_ap": round(float(ap), 4), f"{prefix}_ap50": round(float(ap50), 4),
+            f"{prefix}_ap_small": round(float(small), 4) if small >= 0 else None,  # -1: no small bottles
+            f"{prefix}_ar100": round(float(ar100), 4)}
 
 
 def _annotations(images: Sequence[ScoredImage]) -> list[dict]:
