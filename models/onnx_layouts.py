@@ -11,6 +11,10 @@ and `num_detections` [B], N = max_detections, padded with zeros: what the Detect
   Hugging Face `pred_boxes` / `logits`); the best N (query, class) pairs by sigmoid score, no NMS.
 - "od_api": `detection_boxes`, `detection_scores`, `detection_classes`, optional `num_detections`
   (a TF Object Detection API model through tf2onnx); passed through.
+- "ultralytics_nms": one output [B, N, 6] of x0, y0, x1, y1 in input pixels, score, class: Ultralytics'
+  NMS-free models (YOLOv10, YOLO26) and any export with `nms=True`; passed through.
+- "ultralytics_rtdetr": one output [B, N, 4+C] of normalized cx, cy, w, h and C class probabilities
+  (`yolo export model=rtdetr-l.pt`); read as "rtdetr", without the sigmoid.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-LAYOUTS = ("ultralytics", "rtdetr", "od_api")
+LAYOUTS = ("ultralytics", "rtdetr", "od_api", "ultralytics_nms", "ultralytics_rtdetr")
 OD_API = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
 MIN_SCORE = 0.001  # candidates below never reach any threshold a scan or an evaluation uses
 NMS_IOU = 0.7  # Ultralytics' own default for prediction
@@ -57,6 +61,10 @@ def find_layout(outputs: Sequence[Output], class_count: int | None = None) -> La
         logits = next((o for o in rest if o.name in RTDETR_LOGITS), rest[0])
         return Layout("rtdetr", (box.name, logits.name))
     first = outputs[0] if outputs else None
+    if first is not None and len(first.shape) == 3 and first.shape[2] == 6 and len(outputs) == 1:
+        return Layout("ultralytics_nms", (first.name,))
+    if first is not None and len(first.shape) == 3 and class_count and first.shape[2] == 4 + class_count:
+        return Layout("ultralytics_rtdetr", (first.name,))
     if first is not None and len(first.shape) == 3 and isinstance(first.shape[1], int) and first.shape[1] > 4:
         fits = first.shape[1] == 4 + class_count if class_count else not (
             isinstance(first.shape[2], int) and first.shape[2] <= first.shape[1])
@@ -71,7 +79,11 @@ def decode(layout: Layout, raw: Mapping[str, np.ndarray], input_hw: tuple[int, i
     if layout.name == "od_api":
         return {name: np.asarray(raw[name], np.float32) for name in layout.outputs}
     if layout.name == "rtdetr":
-        per_image = [rtdetr_image(b, l, max_detections) for b, l in zip(*(raw[n] for n in layout.outputs))]
+        per_image = [rtdetr_image(b, sigmoid(l), max_detections) for b, l in zip(*(raw[n] for n in layout.outputs))]
+    elif layout.name == "ultralytics_rtdetr":
+        per_image = [rtdetr_image(p[:, :4], p[:, 4:], max_detections) for p in raw[layout.outputs[0]]]
+    elif layout.name == "ultralytics_nms":
+        per_image = [nms_rows(p, input_hw, max_detections) for p in raw[layout.outputs[0]]]
     else:
         per_image = [ultralytics_image(p, input_hw, nms_iou, max_detections) for p in raw[layout.outputs[0]]]
     return padded(per_image, max_detections)
@@ -93,12 +105,26 @@ def ultralytics_image(prediction: np.ndarray, input_hw: tuple[int, int], nms_iou
     return np.stack([y0, x0, y1, x1], axis=1), scores[keep][kept], classes[keep][kept]
 
 
-def rtdetr_image(boxes: np.ndarray, logits: np.ndarray, max_detections: int
+def nms_rows(rows: np.ndarray, input_hw: tuple[int, int], max_detections: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's [N, 6] rows (x0, y0, x1, y1 input pixels, score, class), best first, NMS done by the model."""
+    rows = np.asarray(rows, np.float32)
+    rows = rows[rows[:, 4] >= MIN_SCORE]
+    rows = rows[np.argsort(-rows[:, 4], kind="stable")][:max_detections]
+    in_h, in_w = input_hw
+    x0, y0, x1, y1 = (rows[:, :4] / [in_w, in_h, in_w, in_h]).T
+    return np.stack([y0, x0, y1, x1], axis=1), rows[:, 4], rows[:, 5]
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
+
+
+def rtdetr_image(boxes: np.ndarray, scores: np.ndarray, max_detections: int
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One image's boxes [N,4] cxcywh and logits [N,C] -> the best (query, class) pairs, as HF's
-    post_process_object_detection picks them."""
-    scores = 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
-    flat = scores.reshape(-1)
+    """One image's boxes [N,4] cxcywh and class probabilities [N,C] -> the best (query, class) pairs, as
+    HF's post_process_object_detection picks them."""
+    flat = np.asarray(scores, np.float64).reshape(-1)
     best = np.argsort(-flat, kind="stable")[:min(max_detections, len(boxes))]
     best = best[flat[best] >= MIN_SCORE]
     query, classes = np.divmod(best, scores.shape[1])

@@ -20,8 +20,9 @@ from models.slots import (COCO_BOTTLE, REQUIRED_OUTPUTS, LoadedModel, ModelLoadE
 
 DEFAULT_INPUT_SIZE = 640  # what Ultralytics and RT-DETR export at unless told otherwise
 _KNOWN_META = ("kind", "input_size", "resize", "threshold", "class_filter")
-_EXPECTED = ("an Ultralytics output0 [B, 4+C, anchors], RT-DETR boxes [B, N, 4] with class logits [B, N, C], "
-             "or TF Object Detection API detection_boxes, detection_scores and detection_classes")
+_EXPECTED = ("an Ultralytics output0 [B, 4+C, anchors] (or [B, N, 6] after NMS, or [B, N, 4+C] from RT-DETR, "
+             "with its names metadata), RT-DETR boxes [B, N, 4] with class logits [B, N, C], or TF Object "
+             "Detection API detection_boxes, detection_scores and detection_classes")
 _DTYPES = {"tensor(uint8)": np.uint8, "tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -80,7 +81,7 @@ def detector_layout(uri: str, outputs: list[Output], props: Mapping[str, str]) -
         shown = ", ".join(f"{o.name} {list(o.shape)}" for o in outputs)
         raise ModelLoadError("detector", uri, f"its outputs ({shown}) are none of the detector layouts shelfscan "
                                               f"reads; expected {_EXPECTED}")
-    if names is None and layout.name != "od_api":  # an unnamed 80-class export is a COCO one
+    if names is None and layout.name in ("ultralytics", "rtdetr"):  # an unnamed 80-class export is a COCO one
         shape = next(o.shape for o in outputs if o.name == layout.outputs[-1])
         count = shape[1] - 4 if layout.name == "ultralytics" else shape[2]
         names = onnx_layouts.COCO80 if count == len(onnx_layouts.COCO80) else None
@@ -99,7 +100,8 @@ def detector_defaults(slot: str, uri: str, layout: Layout, names: dict | None, i
         known = f"its {len(names)} class names include" if names else "its metadata names no classes, so"
         raise ModelLoadError(slot, uri, f"{known} no 'bottle'; pass --detector_class_filter with the class ids "
                                         "(0-based, as the model numbers them) that mean bottle")
-    return {"input_size": side, "resize": "letterbox_center" if layout.name == "ultralytics" else "stretch",
+    centred = layout.name in ("ultralytics", "ultralytics_nms")  # Ultralytics' RT-DETR predictor stretches
+    return {"input_size": side, "resize": "letterbox_center" if centred else "stretch",
             "threshold": 0.25, "class_filter": bottles}
 
 

@@ -205,3 +205,33 @@ def red_segmenter(path: Path) -> Path:
     crops = helper.make_tensor_value_info("crops", TensorProto.UINT8, ["batch", SIDE, SIDE, 3])
     masks = helper.make_tensor_value_info("masks", TensorProto.FLOAT, ["batch", 1, SIDE, SIDE])
     return _save(path, nodes, [crops], [masks])
+
+
+def ultralytics_rows(path: Path, batch: int | str = "batch", rtdetr: bool = False) -> Path:
+    """output0 [B, 2, 6] x0, y0, x1, y1 (input pixels), score, class, as NMS-free Ultralytics models give it:
+    the red box (bottle 0.9) and the whole input (class 0, 0.95). `rtdetr`: [B, 2, 4+40] normalized cx, cy, w,
+    h and 40 class probabilities instead, as Ultralytics' RT-DETR export gives it."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    nodes = _red_box(node, "images") + [_const("zero", np.float32(0)), _const("half", np.float32(0.5)),
+                                        _const("inv", np.float32(1 / SIDE)), node("Mul", ["x0", "zero"], ["z"])]
+    if rtdetr:
+        nodes += [node("Add", ["x0", "x1"], ["sx"]), node("Mul", ["sx", "half"], ["cxp"]),
+                  node("Add", ["y0", "y1"], ["sy"]), node("Mul", ["sy", "half"], ["cyp"]),
+                  node("Sub", ["x1", "x0"], ["wp"]), node("Sub", ["y1", "y0"], ["hp"]),
+                  node("Concat", ["cxp", "cyp", "wp", "hp"], ["boxp"], axis=1), node("Mul", ["boxp", "inv"], ["box0"]),
+                  _const("whole", np.array([[0.5, 0.5, 1, 1]], np.float32)), node("Add", ["z", "whole"], ["box1"])]
+        nodes += _scores(node, "p0", _with(np.zeros(40), BOTTLE_40, 0.9)) + _scores(node, "p1", _with(np.zeros(40), 0, 0.95))
+        width = 44
+    else:
+        nodes += [node("Concat", ["x0", "y0", "x1", "y1"], ["box0"], axis=1),
+                  _const("whole", np.array([[0, 0, SIDE, SIDE]], np.float32)), node("Add", ["z", "whole"], ["box1"])]
+        nodes += _scores(node, "p0", np.array([0.9, BOTTLE_40])) + _scores(node, "p1", np.array([0.95, 0]))
+        width = 6
+    nodes += [node("Concat", ["box0", "p0"], ["r0"], axis=1), node("Concat", ["box1", "p1"], ["r1"], axis=1),
+              node("Unsqueeze", ["r0", "c1"], ["q0"]), node("Unsqueeze", ["r1", "c1"], ["q1"]),
+              node("Concat", ["q0", "q1"], ["output0"], axis=1)]
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 2, width])
+    names = {i: "bottle" if i == BOTTLE_40 else f"thing{i}" for i in range(40)}
+    return _save(path, nodes, [_image_input(batch)], [out], {"names": repr(names), "imgsz": f"[{SIDE}, {SIDE}]"})

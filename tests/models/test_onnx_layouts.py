@@ -41,6 +41,16 @@ def test_layouts_are_recognised_by_names_and_shapes():
     assert find_layout([Output("output0", (1, 84, 8400))], class_count=80).name == "ultralytics"
     assert find_layout([Output("output0", (1, 116, 8400))], class_count=80) is None  # a segmentation export
     assert find_layout([Output("same", ("b", 3, 64, 64))]) is None
+    assert find_layout([Output("output0", (1, 300, 6))], class_count=80).name == "ultralytics_nms"
+    assert find_layout([Output("output0", (1, 300, 84))], class_count=80).name == "ultralytics_rtdetr"
+    assert find_layout([Output("output0", (1, 300, 84))]) is None  # without names: which dimension is which?
+
+
+def test_rows_after_nms_pass_through_best_first_and_normalized():
+    rows = np.array([[[10, 20, 30, 60, 0.5, 3], [0, 0, 100, 200, 0.9, 1], [0, 0, 1, 1, 0.0, 0]]], np.float32)
+    out = decode(Layout("ultralytics_nms", ("output0",)), {"output0": rows}, (200, 100), max_detections=4)
+    assert out["num_detections"].tolist() == [2.0] and out["detection_classes"][0, :2].tolist() == [1.0, 3.0]
+    np.testing.assert_allclose(out["detection_boxes"][0, 1], [0.1, 0.1, 0.3, 0.3], rtol=1e-6)
 
 
 def test_ultralytics_metadata_is_read_as_literals_only():

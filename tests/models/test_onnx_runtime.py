@@ -11,7 +11,9 @@ from tests.onnx_models import SIDE
 
 pytestmark = pytest.mark.slow  # builds and loads models
 
-BUILDERS = {"ultralytics": onnx_models.ultralytics, "rtdetr": onnx_models.rtdetr, "od_api": onnx_models.od_api}
+BUILDERS = {"ultralytics": onnx_models.ultralytics, "rtdetr": onnx_models.rtdetr, "od_api": onnx_models.od_api,
+            "ultralytics_nms": onnx_models.ultralytics_rows,
+            "ultralytics_rtdetr": lambda path, batch="batch": onnx_models.ultralytics_rows(path, batch, rtdetr=True)}
 
 
 def _red(count: int) -> np.ndarray:

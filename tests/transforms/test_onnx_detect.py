@@ -13,7 +13,9 @@ from transforms.records import DecodedImage
 
 pytestmark = pytest.mark.slow
 
-BUILDERS = {"ultralytics": onnx_models.ultralytics, "rtdetr": onnx_models.rtdetr, "od_api": onnx_models.od_api}
+BUILDERS = {"ultralytics": onnx_models.ultralytics, "rtdetr": onnx_models.rtdetr, "od_api": onnx_models.od_api,
+            "ultralytics_nms": onnx_models.ultralytics_rows,
+            "ultralytics_rtdetr": lambda path, batch="batch": onnx_models.ultralytics_rows(path, batch, rtdetr=True)}
 SLICE, OVERLAP = 400, 0.25
 # one red bottle per photo (the test detectors box all red pixels they see as one); 1000 x 400 and 300 x 900
 SCENES = {"straddling": ((400, 1000), (360, 120, 440, 300)), "wide": ((400, 1000), (240, 100, 480, 300)),
@@ -38,7 +40,8 @@ def _matches(tolerance):
 
 @pytest.mark.parametrize("layout, batch, slice_size", [
     ("ultralytics", "batch", SLICE), ("ultralytics", 1, SLICE), ("ultralytics", "batch", 0),
-    ("rtdetr", "batch", SLICE), ("rtdetr", 1, 0), ("od_api", "batch", SLICE), ("od_api", 1, 0)])
+    ("rtdetr", "batch", SLICE), ("rtdetr", 1, 0), ("od_api", "batch", SLICE), ("od_api", 1, 0),
+    ("ultralytics_nms", "batch", SLICE), ("ultralytics_nms", 1, 0), ("ultralytics_rtdetr", 1, SLICE)])
 def test_onnx_detectors_find_the_bottle_in_original_pixels(layout, batch, slice_size, tmp_path):
     path = str(BUILDERS[layout](tmp_path / f"{layout}.onnx", batch=batch))
     meta = load_model("detector", path).meta
