@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from models import builtin
-from models.slots import ModelLoadError
+from models.slots import META_FILE, ModelLoadError
 
 MAX_HUB_ARCHIVE_BYTES = 4 << 30  # the largest TF Hub detectors are about 1 GB compressed
 
@@ -24,8 +24,10 @@ def resolve(slot: str, uri: str, cache_dir: Path) -> Path:
     if uri.startswith("gs://"):
         return _copy_to_cache(slot, uri, cache_dir)
     if "://" not in uri and not Path(uri).exists():
-        raise ModelLoadError(slot, uri, f"no such directory, and not a built-in {slot} name "
-                                        f"({', '.join(builtin.names(slot))})")
+        raise ModelLoadError(slot, uri, f"no such {'file' if is_onnx(uri) else 'directory'}, and not a built-in "
+                                        f"{slot} name ({', '.join(builtin.names(slot))})")
+    if is_onnx(uri) and "://" not in uri:
+        return Path(uri)
     if uri.startswith(("http://", "https://")):
         return _fetch_hub_module(slot, uri, hub_cache_dir())
     import tensorflow_hub as hub
@@ -90,19 +92,21 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     """
     from transforms.beam_files import FileSystems, list_files
 
-    root = uri.rstrip("/") + "/"
+    onnx_name = uri.rsplit("/", 1)[1] if is_onnx(uri) else None  # one file, and the shelfscan.json beside it
+    root = uri.rsplit("/", 1)[0] + "/" if onnx_name else uri.rstrip("/") + "/"
     try:
-        files = [m for m in list_files(root) if not m.path.endswith("/")]  # the URI taken literally
+        files = ([m for name in (onnx_name, META_FILE) for m in _object(root + name)] if onnx_name else
+                 [m for m in list_files(root) if not m.path.endswith("/")])  # the URI taken literally
     except Exception as e:  # Beam wraps every filesystem error differently
         raise ModelLoadError(slot, uri, f"listing it failed: {type(e).__name__}: {e}") from e
-    if not files:
-        raise ModelLoadError(slot, uri, "no objects under that prefix")
+    if not files or (onnx_name and files[0].path != uri):
+        raise ModelLoadError(slot, uri, "no such object" if onnx_name else "no objects under that prefix")
     key = hashlib.sha256(root.encode())
     for m in sorted(files, key=lambda m: m.path):
         key.update(f"{m.path}\0{m.size_in_bytes}\0{m.last_updated_in_seconds}\n".encode())
     target = cache_dir / key.hexdigest()[:24]
-    if (target / "saved_model.pb").is_file():
-        return target
+    if (target / (onnx_name or "saved_model.pb")).is_file():
+        return target / onnx_name if onnx_name else target
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=cache_dir))
     try:
@@ -118,7 +122,7 @@ def _copy_to_cache(slot: str, uri: str, cache_dir: Path) -> Path:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return target
+    return target / onnx_name if onnx_name else target
 
 
 def _inside(slot: str, uri: str, folder: Path, relative: str) -> Path:
@@ -128,3 +132,15 @@ def _inside(slot: str, uri: str, folder: Path, relative: str) -> Path:
         raise ModelLoadError(slot, uri, f"object name {relative!r} leads outside the model directory; "
                                         "remove it from the model's prefix")
     return dest
+
+
+def is_onnx(uri: str) -> bool:
+    """Whether the slot's URI names an ONNX file (models.onnx.runtime) rather than a model directory."""
+    return uri.lower().endswith(".onnx")
+
+
+def _object(uri: str) -> list:
+    """The metadata of the object named exactly `uri`: one, or none."""
+    from transforms.beam_files import FileSystems
+
+    return [m for m in FileSystems.match([uri])[0].metadata_list if m.path == uri]

@@ -1,6 +1,7 @@
 """The model-slot contract: any detector, classifier or segmenter, by built-in name (models.builtin),
-from a local dir, gs:// or TF Hub (fetched by models.fetch), and how tasks feed a slot's model in full
-batches (run_tasks: models.handler's RunInference and the evaluators alike).
+from a local dir, gs:// or TF Hub (fetched by models.fetch) or an ONNX file (models.onnx.runtime), and
+how tasks feed a slot's model in full batches (run_tasks: models.handler's RunInference and the
+evaluators alike).
 
 A slot loads the model *and* what it needs to be fed right (input size, resize mode, threshold,
 class filter) from the `shelfscan.json` beside `saved_model.pb`, so the scan never hard-codes
@@ -57,7 +58,7 @@ class ModelMeta:
     threshold: float | None
     class_filter: tuple[int, ...]
     version: str  # content hash of the SavedModel files
-    signature_style: str  # "shelfscan" | "tf_od_api"
+    signature_style: str  # "shelfscan" | "tf_od_api" | "onnx_<layout>" (models.onnx.layouts)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
 
 
@@ -127,13 +128,17 @@ def load_model(slot: str, uri: str, cache_dir: str | Path | None = None, *, trus
     """
     if slot not in SLOTS:
         raise ValueError(f"unknown model slot {slot!r}; expected one of {SLOTS}")
-    from models.fetch import default_cache_dir, hub_cache_dir, resolve  # fetch raises our ModelLoadError
+    from models.fetch import default_cache_dir, hub_cache_dir, is_onnx, resolve  # fetch raises our ModelLoadError
 
     overrides = {k: v for k, v in overrides.items() if v is not None}
     named = builtin.lookup(slot, uri)
     if named is not None and named.directory is None:
         return _load_frozen_graph(named, overrides, trust_model_code)
     local = named.directory if named else resolve(slot, uri, Path(cache_dir) if cache_dir else default_cache_dir())
+    if is_onnx(uri):
+        from models.onnx.runtime import load_onnx
+
+        return load_onnx(slot, uri, local, _read_meta(slot, uri, local.parent), overrides)
     try:
         return _load_local(slot, uri, local, overrides, trust_model_code)
     except UntrustedModelError:

@@ -4,7 +4,9 @@
     python -m pipeline.evaluate --truth instances.json [--target_category NAME] --summaries ...
 
 The truth is a models.synth truth.jsonl or a COCO instances.json (as labeling tools export).
-Prints one JSON object, then a readable table.
+Prints one JSON object, then a readable table. detection_ap* are COCO box AP of the boxes the scan kept,
+those scoring at least the detector's threshold; `python -m models.evaluation` scores the detector at every
+score, so its AP is the detector's own.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from models.evaluation.coco_ap import ScoredImage, box_ap
 from models.evaluation.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
 from models.evaluation.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
 from pipeline.help_format import DefaultsHelpFormatter
@@ -83,6 +86,13 @@ def _detections(image: TruthImage, dets: list[dict], iou: float) -> DetectionCou
     return detection_counts(boxes, scores, _boxes(image.bottles), iou)
 
 
+def _for_ap(image: TruthImage, dets: list[dict]) -> ScoredImage:
+    areas = [np.nan if b.area_px is None else b.area_px for b in image.bottles]
+    return ScoredImage(_boxes(image.bottles), np.asarray(areas, np.float64),
+                       np.asarray(image.ignore, np.float64).reshape(-1, 4), _boxes(dets),
+                       np.asarray([d["detection_score"] for d in dets], np.float64))
+
+
 def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: float = 0.5) -> dict[str, Any]:
     """Detection and target precision/recall, exact target counts, and area errors of matched targets.
 
@@ -92,7 +102,7 @@ def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: flo
     truth = _as_truth(truth)
     det, tgt = DetectionCounts(0, 0, 0), DetectionCounts(0, 0, 0)
     exact, rel_errors, sources, missing = 0, [], {"mask": 0, "expected": 0}, 0
-    scored = 0
+    scored, for_ap = 0, []
     for image, row in pair_rows(truth.images, rows):
         if row is None:
             missing += 1
@@ -100,6 +110,7 @@ def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: flo
         scored += 1
         dets = row["detections"]
         det += _detections(image, dets, iou)
+        for_ap.append(_for_ap(image, dets))
         if not truth.has_targets:
             continue
         pred_t = [d for d in dets if d["is_target"]]
@@ -119,6 +130,7 @@ def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: flo
         "detection_precision": round(det.precision, 4),
         "detection_recall": round(det.recall, 4),
         "detection_tp": det.tp, "detection_fp": det.fp, "detection_fn": det.fn,
+        **box_ap(for_ap, "detection"),
     }
     if truth.has_targets:
         errors = np.asarray(rel_errors)

@@ -91,19 +91,19 @@ def add_scan_options(parser) -> list[argparse.Action]:
                 help="Files larger than this (bytes) are failures, never read whole.")
     options.group("models")
     options.add("--detector", default=builtin.DEFAULTS["detector"],
-                help="Detector model: a built-in name, local SavedModel dir, gs:// URI or TF Hub "
-                     "handle. " + builtin.help_text("detector"))
+                help="Detector model: a built-in name, local SavedModel dir, gs:// URI, TF Hub "
+                     "handle or .onnx file (Ultralytics, RT-DETR, OD-API exports). " + builtin.help_text("detector"))
     options.add("--classifier", default=builtin.DEFAULTS["classifier"],
-                help="Target classifier model: a built-in name, local dir, gs:// URI or TF Hub "
-                     "handle. " + builtin.help_text("classifier"))
+                help="Target classifier model: a built-in name, local dir, gs:// URI, TF Hub "
+                     "handle or .onnx file. " + builtin.help_text("classifier"))
     options.add("--segmenter", default=builtin.DEFAULTS["segmenter"],
-                help="Bottle segmenter model: a built-in name, local dir, gs:// URI or TF Hub "
-                     "handle. " + builtin.help_text("segmenter"))
+                help="Bottle segmenter model: a built-in name, local dir, gs:// URI, TF Hub "
+                     "handle or .onnx file. " + builtin.help_text("segmenter"))
     options.add("--detector_score_threshold", type=float, default=None,
                 help="Drop boxes scoring below this. Default: the detector's own, else 0.5.")
     options.add("--detector_class_filter", default=None,
                 help="Comma-separated detector class ids meaning 'bottle' "
-                     "(COCO: 44). Default: the detector's own.")
+                     "(COCO: 44). Default: the detector's own (an ONNX detector's class named 'bottle').")
     options.add("--classifier_threshold", type=float, default=None,
                 help="Target score threshold. Default: the one stored with the classifier.")
     options.add("--area_ratio_tolerance", type=float, default=1.5,

@@ -7,24 +7,28 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from transforms.letterbox import fit
+from transforms.letterbox import fit, offset
 from transforms.records import DecodedImage, Detection, DetectTask
 from transforms.slicing import View, Window, WindowBoxes, merge, to_original, windows
 
 
-def fit_window(pixels: np.ndarray, input_size: int | None, resize: str) -> tuple[np.ndarray, float, float]:
-    """The model input for `pixels` and its input pixels per pixel of `pixels`, across and down.
+def fit_window(pixels: np.ndarray, input_size: int | None, resize: str
+               ) -> tuple[np.ndarray, float, float, int, int]:
+    """The model input for `pixels`, its input pixels per pixel of `pixels` across and down, and the
+    input pixel (left, top) where `pixels` begin.
 
-    Models taking any size get the pixels as they are; "stretch" scales x and y each to the input side.
+    Models taking any size get the pixels as they are; "stretch" scales x and y each to the input side;
+    "letterbox_center" pads evenly around.
     """
     if input_size is None:
-        return np.ascontiguousarray(pixels), 1.0, 1.0
+        return np.ascontiguousarray(pixels), 1.0, 1.0, 0, 0
     model_input, _ = fit(pixels, input_size, resize)
     height, width = pixels.shape[:2]
     if resize == "stretch":
-        return model_input, input_size / width, input_size / height
+        return model_input, input_size / width, input_size / height, 0, 0
     scale = input_size / max(height, width)  # letterbox's own scale
-    return model_input, scale, scale
+    top, left = offset(height, width, input_size) if resize == "letterbox_center" else (0, 0)
+    return model_input, scale, scale, left, top
 
 
 def detector_input(image: DecodedImage, input_size: int | None, resize: str = "letterbox",
@@ -32,8 +36,8 @@ def detector_input(image: DecodedImage, input_size: int | None, resize: str = "l
     """The detector's inputs for `image`: the whole image, plus slices when it is larger than one."""
     views, inputs = [], []
     for window in windows(image.height, image.width, slice_size, slice_overlap):
-        model_input, scale_x, scale_y = fit_window(window_pixels(image, window), input_size, resize)
-        views.append(View(window, scale_x * image.scale_x, scale_y * image.scale_y))  # per original pixel
+        model_input, scale_x, scale_y, left, top = fit_window(window_pixels(image, window), input_size, resize)
+        views.append(View(window, scale_x * image.scale_x, scale_y * image.scale_y, left, top))  # per original px
         inputs.append(model_input)
     return DetectTask(image, tuple(views), tuple(inputs))
 

@@ -59,11 +59,14 @@ class Window(NamedTuple):
 
 
 class View(NamedTuple):
-    """How one model input was made: the window it shows and its input pixels per original pixel."""
+    """How one model input was made: the window it shows, its input pixels per original pixel, and
+    where in the input the window's top-left corner lies (a centred letterbox pads before it)."""
 
     window: Window
     scale_x: float
     scale_y: float
+    left: float = 0.0
+    top: float = 0.0
 
 
 class WindowBoxes(NamedTuple):
@@ -109,8 +112,8 @@ def to_original(boxes: np.ndarray, view: View, input_hw: tuple[int, int]) -> np.
     in_h, in_w = input_hw
     w = view.window
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    xs = np.clip(w.x0 + boxes[:, [1, 3]] * in_w / view.scale_x, w.x0, w.x1)
-    ys = np.clip(w.y0 + boxes[:, [0, 2]] * in_h / view.scale_y, w.y0, w.y1)
+    xs = np.clip(w.x0 + (boxes[:, [1, 3]] * in_w - view.left) / view.scale_x, w.x0, w.x1)
+    ys = np.clip(w.y0 + (boxes[:, [0, 2]] * in_h - view.top) / view.scale_y, w.y0, w.y1)
     return np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from models import builtin
 from models.evaluation import metrics
+from models.evaluation.coco_ap import AP_SCORE_FLOOR, ScoredImage, box_ap
 from models.evaluation.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from models.slots import run_tasks
 from transforms.crop_geometry import cut
@@ -65,8 +66,9 @@ def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
 def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5, slice_size: int = 0,
                       slice_overlap: float = 0.0) -> dict:
     """Precision/recall at the stored threshold, boxes mapped back to original pixels (and merged
-    across slices) by the scan's code."""
+    across slices) by the scan's code; COCO AP (models.evaluation.coco_ap) over the same outputs at any score."""
     meta, timer = model.meta, _Timer(model.fn)
+    scored = []
     counts = metrics.DetectionCounts(0, 0, 0)
     found_visible = total_visible = 0  # recall on bottles at least half visible
     knows_visible = False
@@ -76,6 +78,9 @@ def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: f
                                 slice_overlap) for s in chunk]
         for scene, task, outputs in zip(chunk, tasks, run_tasks(timer, tasks, size)):
             found = to_detections(task, outputs, meta.threshold, meta.class_filter)
+            every = to_detections(task, outputs, min(AP_SCORE_FLOOR, meta.threshold), meta.class_filter)
+            scored.append(ScoredImage(scene.boxes, scene.areas, scene.ignore, np.array([d.box for d in every]),
+                                      np.array([d.score for d in every])))
             boxes, scores = metrics.drop_ignored([d.box for d in found], [d.score for d in found], scene.boxes,
                                                  scene.ignore, iou)
             counts += metrics.detection_counts(boxes, scores, scene.boxes, iou)
@@ -87,7 +92,8 @@ def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: f
     result = {"detector_precision": round(counts.precision, 4), "detector_recall": round(counts.recall, 4)}
     if knows_visible:  # models.synth truth says how much of each bottle is visible; COCO does not
         result["detector_recall_visible50"] = round(found_visible / total_visible, 4) if total_visible else 1.0
-    return {**result, "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp, "detector_fp": counts.fp,
+    return {**result, **box_ap(scored), "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp,
+            "detector_fp": counts.fp,
             "detector_fn": counts.fn, "detector_threshold": meta.threshold,
             "detector_slice_size": slice_size, "detector_slice_overlap": slice_overlap,
             "detector_img_per_s": round(len(scenes) / timer.seconds, 2) if timer.seconds else 0.0}
@@ -164,7 +170,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     for slot in ("detector", "classifier", "segmenter"):
         parser.add_argument(f"--{slot}", default=builtin.DEFAULTS[slot],
                             help=f"The {slot}: built-in name ({', '.join(builtin.names(slot))}), local dir, "
-                                 "gs:// URI or TF Hub handle ('' skips it).")
+                                 "gs:// URI, TF Hub handle or .onnx file ('' skips it).")
     parser.add_argument("--trust_model_code", action="store_true",
                         help="Load model files even if their graphs run ops that touch files or the network "
                              "or are not known to be harmless (refused otherwise).")

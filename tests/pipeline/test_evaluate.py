@@ -51,6 +51,7 @@ def test_scores():
     assert result["target_count_exact"] == pytest.approx(1.0)  # counts right, for the wrong reason on image 2
     assert result["area_median_rel_error"] == pytest.approx(0.1)
     assert result["matched_targets"] == 1
+    assert 0 < result["detection_ap50"] < 1 and result["detection_ar100"] <= result["detection_recall"]
 
 
 def _coco_truth(tmp_path, annotations, categories=({"id": 44, "name": "bottle"},)):
