@@ -8,7 +8,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from models import builtin
-from transforms.slicing import DEFAULT_OVERLAP, DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
+from transforms.slicing import add_slice_options
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = PACKAGE_ROOT / "pipeline" / "samples"
@@ -113,15 +113,7 @@ def add_scan_options(parser) -> list[argparse.Action]:
                  help="Load model files even if their graphs run ops that touch files or the network or are not "
                       "known to be harmless (refused otherwise).")
     options.group("slicing: small bottles in large photos")
-    options.add("--slice_size", type=int, default=None,
-                help="Besides the whole image, show the detector overlapping slices of about this "
-                     "many original pixels, so small bottles in large photos are found; images "
-                     f"not larger than a slice are not sliced. 0 turns slicing off; else at least "
-                     f"{MIN_SLICE_SIZE}. Default: the detector's own (coco: 300), else "
-                     f"{DEFAULT_SLICE_SIZE}.")
-    options.add("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
-                help="Share of a slice that its neighbour also sees (at least 0, below 1), so a "
-                     "bottle on a slice border is seen whole by one of them.")
+    add_slice_options(options.add)
     options.group("output")
     options.add(
         "--output", default="out",

@@ -8,7 +8,7 @@ import shlex
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline.sinks import is_bigquery
+from transforms.bigquery_table import looks_like_bigquery
 from transforms.progress import FAILURE_NAMESPACE
 
 _LOG = logging.getLogger("pipeline.report")
@@ -122,7 +122,7 @@ def next_steps(crops_output: str | None, output: str, input_root: str | None,
                 ("next", f"python -m models.label {shlex.quote(crops)}{allow}   (label them in the browser), then "
                          f"python -m models.train_classifier --data {shlex.quote(crops)} --out my_classifier"))
     if demo_classifier:
-        crops = "crops" if is_bigquery(output) else f"{output.rstrip('/')}/crops"
+        crops = "crops" if looks_like_bigquery(output) else f"{output.rstrip('/')}/crops"
         return (("next", f"to train your own classifier, scan again with --crops_output {shlex.quote(crops)} "
                          "and label the crops it writes"),)
     return ()
@@ -162,7 +162,7 @@ def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: fl
 def with_failure_examples(report: ScanReport, output: str) -> ScanReport:
     """The report with an example of each of its most common failure types, from --output (Parquet only)."""
     kinds = [kind for kind, _ in common_failures(report.failure_types)[:EXAMPLES]]
-    if not kinds or is_bigquery(output):
+    if not kinds or looks_like_bigquery(output):
         return report
     try:
         examples = failure_examples(output, report.scan_id, kinds)
@@ -174,7 +174,7 @@ def with_failure_examples(report: ScanReport, output: str) -> ScanReport:
 
 def report_hint(output: str, scan_id: str) -> str | None:
     """What the closing table says about a report that was not asked for (None for BigQuery output)."""
-    if is_bigquery(output):
+    if looks_like_bigquery(output):
         return None
     return f"not written: python -m pipeline.report {output} --scan_id {scan_id} (or scan with --report)"
 
@@ -183,7 +183,7 @@ def write_visual_report(output: str, scan_id: str, compare: str | None = None) -
     """The visual report of a finished scan, or None for BigQuery output (it reads Parquet files back).
 
     compare: an earlier scan_id of the same output, whose changes the report shows."""
-    if is_bigquery(output):
+    if looks_like_bigquery(output):
         _LOG.warning("--report reads Parquet output; for BigQuery, query the table instead")
         return None
     from pipeline.visual_report.page import write_report

@@ -8,10 +8,6 @@ from transforms.commit_log import TABLES
 from transforms.write import BeginRun, ReplaceScan, WriteParquet, staged_dir
 
 
-def is_bigquery(output: str) -> bool:
-    return looks_like_bigquery(output)
-
-
 def new_run_id() -> str:
     """Names one run's staging files and tables: a re-run of a scan never reuses a crashed run's."""
     return uuid.uuid4().hex[:12]
@@ -23,7 +19,7 @@ def write_rows(rows, output: str, scan_id: str, run: str | None = None) -> str:
     Either way the scan's earlier result is replaced as the job's last step, once the new one is complete.
     """
     run = run or new_run_id()
-    if is_bigquery(output):
+    if looks_like_bigquery(output):
         from transforms.write_bigquery import WriteScanToBigQuery
 
         parse_table(output)  # a malformed table name fails here, before the graph is built

@@ -15,7 +15,7 @@ told apart stay apart; and the box comes from the views that saw the bottle whol
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -269,3 +269,16 @@ def merge(found: Sequence[WindowBoxes], height: int, width: int) -> list[tuple[t
         merged.append((tuple(float(v) for v in _group_box(seen, members)), float(seen.scores[members].max())))
     merged.sort(key=lambda item: -item[1])
     return merged
+
+
+def add_slice_options(add: Callable[..., Any]) -> None:
+    """--slice_size and --slice_overlap, worded once for the scan and models.evaluation; `add` is an
+    argparse parser's (or group's) add_argument."""
+    add("--slice_size", type=int, default=None,
+        help="Besides the whole image, show the detector overlapping slices of about this many original "
+             "pixels, so small bottles in large photos are found; images not larger than a slice are not "
+             f"sliced. 0 turns slicing off; else at least {MIN_SLICE_SIZE}. Default: the detector's own "
+             f"(coco: 300), else {DEFAULT_SLICE_SIZE}.")
+    add("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
+        help="Share of a slice that its neighbour also sees (at least 0, below 1), so a bottle on a slice "
+             "border is seen whole by one of them.")

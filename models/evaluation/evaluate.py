@@ -27,7 +27,7 @@ from transforms.crop_geometry import cut
 from transforms.detection import detector_input, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
-from transforms.slicing import DEFAULT_OVERLAP, slice_size_for
+from transforms.slicing import add_slice_options, slice_size_for
 
 
 def load(slot: str, uri: str, trust_model_code: bool = False):
@@ -176,11 +176,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
                              "or are not known to be harmless (refused otherwise).")
     parser.add_argument("--limit", type=int, default=None, help="Score only the first N images.")
     parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
-    parser.add_argument("--slice_size", type=int, default=None,
-                        help="Detector: also look at slices of about this many pixels, as the scan does "
-                             "(0: whole images only). Default: the detector's own, as the scan's.")
-    parser.add_argument("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
-                        help="Detector: share of a slice its neighbour also sees.")
+    add_slice_options(parser.add_argument)
     args = parser.parse_args(argv)
     try:
         truth = truth_from_options(args, args.images)

@@ -130,14 +130,14 @@ def test_multi_process_workers_reach_the_emulator(bq_emulator):
 
 
 def test_hyphenated_table_names_are_bigquery_not_parquet():
-    from pipeline.sinks import is_bigquery
+    from transforms.bigquery_table import looks_like_bigquery
 
     assert parse_table("my-proj:ds.shelf-scans") == TableSpec("my-proj", "ds", "shelf-scans")
     assert parse_table("bq://my-proj.ds.shelf-scans") == TableSpec("my-proj", "ds", "shelf-scans")
-    assert is_bigquery("my-proj:ds.shelf-scans") and is_bigquery("bq://p.d-x.t")
+    assert looks_like_bigquery("my-proj:ds.shelf-scans") and looks_like_bigquery("bq://p.d-x.t")
     with pytest.raises(ValueError, match="not a BigQuery table"):
         parse_table("bq://p.d-x.t")  # dataset names take no dashes
-    assert not is_bigquery("gs://b/out") and not is_bigquery("out/scans")
+    assert not looks_like_bigquery("gs://b/out") and not looks_like_bigquery("out/scans")
 
 
 def test_swap_is_one_transaction_with_a_safe_literal():
