@@ -45,7 +45,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     cards.nth(0).get_by_role("button", name="T target").click()
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
     assert labeled(path) == {f"crops/{first_uri}": "target"}
-    assert page.evaluate("state.focus") == 1  # moved on by itself
+    page.wait_for_function("() => state.focus === 1")  # moved on by itself
 
     for key in "OTS":
         page.keyboard.press(key)
@@ -178,7 +178,8 @@ def test_filters_keep_their_cards_while_labeling(page, labeling):
         page.locator("#grid").click(position={"x": 1, "y": 1})  # back from the inputs to the grid's keys
         page.keyboard.press("O")  # labeled, but its card stays: the next click lands where it aims
         page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('4 of 60')")
-        assert positions_shown(page) == shown and page.evaluate("state.focus") == focus + 1
+        page.wait_for_function(f"() => state.focus === {focus + 1}")  # the page redraws after the save
+        assert positions_shown(page) == shown
     finally:
         server.shutdown()
         server.server_close()
