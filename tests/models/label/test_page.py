@@ -162,7 +162,8 @@ def test_filters_keep_their_cards_while_labeling(page, labeling):
         page.locator(".card.focus").wait_for()
         page.select_option("#f-predicted", "target")
         page.wait_for_function("() => document.querySelector('#matching').textContent === '24 match'")
-        page.wait_for_function("() => document.querySelector('.pred .target') && !document.querySelector('.pred .other')")
+        only_targets = "() => document.querySelector('.pred .target') && !document.querySelector('.pred .other')"
+        page.wait_for_function(only_targets)  # the cards follow the count: they are fetched after it
         assert set(page.locator(".pred .target").all_inner_texts()) == {"target"}
         page.fill("#f-min", "0.7")
         page.fill("#f-max", "0.8")
