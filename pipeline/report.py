@@ -87,20 +87,15 @@ def _clip(text: str, limit: int = 200) -> str:
 def failure_examples(output: str, scan_id: str, kinds: list[str]) -> dict[str, str]:
     """One "uri: message" per wanted "stage/error_type", read from the scan's failures Parquet (Parquet
     output only), stopping once each has one: a look at the failures table without opening it."""
-    import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
-
-    from transforms.commit_log import committed_files
+    from pipeline.visual_report.collect import parquet_files, read_rows
 
     wanted, found = set(kinds), {}
-    for path in committed_files(output, "failures", scan_id):
-        with FileSystems.open(path, compression_type="uncompressed") as f:
-            for batch in pq.ParquetFile(f).iter_batches(columns=["image_uri", "stage", "error_type", "message"]):
-                for row in batch.to_pylist():
-                    kind = f"{row['stage']}/{row['error_type']}"
-                    if kind in wanted and kind not in found:
-                        uri, message = row["image_uri"], row["message"]
-                        found[kind] = message if uri in message else f"{uri}: {message}"
+    for path in parquet_files(output, "failures", scan_id):
+        for row in read_rows(path, columns=["image_uri", "stage", "error_type", "message"]):
+            kind = f"{row['stage']}/{row['error_type']}"
+            if kind in wanted and kind not in found:
+                uri, message = row["image_uri"], row["message"]
+                found[kind] = message if uri in message else f"{uri}: {message}"
                 if len(found) == len(wanted):
                     return found
     return found

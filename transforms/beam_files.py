@@ -27,6 +27,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def read_text(uri: str) -> str:
+    """A whole UTF-8 text file (a crops.jsonl, a list of labels) from any Beam filesystem."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(uri, compression_type="uncompressed") as f:
+        return f.read().decode("utf-8")
+
+
 def list_files(directory: str) -> list[Any]:
     """Every file under `directory` (recursively) as Beam's FileMetadata, the directory taken literally,
     never as a glob."""

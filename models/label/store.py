@@ -13,6 +13,8 @@ import tempfile
 import threading
 from typing import Any
 
+from transforms.beam_files import read_text
+
 LABELS = ("target", "other", "skip")  # skip: not usable (no bottle, two bottles); training leaves it out
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 INDEX_NAME = "crops.jsonl"
@@ -26,11 +28,6 @@ def _fs():
     from transforms.beam_files import FileSystems
 
     return FileSystems
-
-
-def _read_text(uri: str) -> str:
-    with _fs().open(uri, compression_type="uncompressed") as f:
-        return f.read().decode("utf-8")
 
 
 def _exists(uri: str) -> bool:
@@ -138,7 +135,7 @@ class LabelStore:
         self.path = index_path(source)
         self.base = _fs().split(self.path)[0]
         if _exists(self.path):
-            self.records = [json.loads(line) for line in _read_text(self.path).splitlines() if line.strip()]
+            self.records = [json.loads(line) for line in read_text(self.path).splitlines() if line.strip()]
         elif not source.endswith(".jsonl"):
             self.records = folder_records(source)
         else:

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from transforms.beam_files import read_text
 from transforms.image_file import CloudError, Limits, decode_image, read_bytes
 
 _LOG = logging.getLogger(__name__)
@@ -59,13 +60,6 @@ def _dirname(path: str) -> str:
     return FileSystems.split(path)[0]
 
 
-def _read_text(uri: str) -> str:
-    from transforms.beam_files import FileSystems
-
-    with FileSystems.open(uri, compression_type="uncompressed") as f:
-        return f.read().decode("utf-8")
-
-
 def read_crop(uri: str) -> tuple[bytes, np.ndarray]:
     """A crop's bytes and its upright RGB pixels, read by the scan's guarded reader."""
     limits = Limits()
@@ -94,7 +88,7 @@ def _folder_entries(root: str, group_pattern: str | None) -> list[dict]:
 def _jsonl_entries(path: str) -> list[dict]:
     base = _dirname(path)
     entries = []
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
