@@ -31,11 +31,6 @@ def check_output(output: str) -> str:
     return output
 
 
-def scan_prefix(output: str, table: str, scan_id: str) -> str:
-    """Hive-style partition directory, so runs never overwrite each other."""
-    return FileSystems.join(output.rstrip("/"), table, f"scan_id={check_scan_id(scan_id)}")
-
-
 def staging_root(output: str, scan_id: str) -> str:
     """Where every run of this scan stages its files before they replace the scan's result."""
     return FileSystems.join(output.rstrip("/"), STAGING, f"scan_id={check_scan_id(scan_id)}")

@@ -17,7 +17,6 @@ from pipeline.visual_report.page import write_report
 from transforms.records import BottleResult, Failure, ImageInfo, ScanContext
 from transforms.rows import failure_row, summary_row
 from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, Field, arrow_schema, parquet_fields
-from transforms.write import scan_prefix
 
 NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
 CTX = ScanContext("r1", "det-1", "cls-1", "seg-1")
@@ -76,7 +75,7 @@ def write_scan(out, images: int, image_dir, failures: int = 0, *, scan_id: str =
                                      "re-export the file"), scan_id, processed_at) for i in range(failures)]
     fields = SUMMARY_FIELDS if extended else older_fields()
     for table, data, schema in (("summaries", rows, fields), ("failures", fail_rows, FAILURE_FIELDS)):
-        folder = out / scan_prefix("", table, scan_id).lstrip("/")
+        folder = out / table / f"scan_id={scan_id}"  # as the commit log lays a scan out
         folder.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(data, arrow_schema(parquet_fields(schema))),
                        folder / "part-00000-of-00001.parquet")
