@@ -22,6 +22,7 @@ class ScanReport:
     Beam job alone.
     failure_types: "stage/error_type" -> inputs.
     failure_examples: "stage/error_type" -> one failure's "uri: message", for the most common types.
+    products: (product, bottles) in the classifier's order; the table names each when there are several.
     """
 
     scan_id: str
@@ -38,6 +39,7 @@ class ScanReport:
     models: str = ""  # "detector X, classifier Y, segmenter Z"
     note: str | None = None  # what the user must know about these results
     next_steps: tuple[tuple[str, str], ...] = ()  # (row name, text): where crops went, the command to run next
+    products: tuple[tuple[str, int], ...] = ()
 
     @property
     def images_per_s(self) -> float:
@@ -52,7 +54,7 @@ class ScanReport:
             ("scan_id", self.scan_id),
             ("images", f"{self.images} ({self.images - self.failures} summarized, {self.failures} failed)"),
             ("bottles", self.bottles),
-            ("targets", self.targets),
+            *self._targets(),
             ("failures", f"{self.failures}" + (f": {kinds}" if kinds else "")),
             *(("", f"{kind}, e.g. {_clip(self.failure_examples[kind])}") for kind, _ in common[:EXAMPLES]
               if kind in self.failure_examples),
@@ -69,6 +71,14 @@ class ScanReport:
         rows.extend(self.next_steps)
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+    def _targets(self) -> list[tuple[str, object]]:
+        """The targets row; with several products, one row more for each, with its share of the bottles."""
+        if len(self.products) < 2:
+            return [("targets", self.targets)]
+        return [("targets", f"{self.targets} (bottles of any of the {len(self.products)} products)"),
+                *(("", f"{name} {n} ({n / self.bottles:.0%} of the bottles)" if self.bottles else f"{name} {n}")
+                  for name, n in self.products)]
 
 
 EXAMPLES = 3  # failure types the closing table shows an example of
