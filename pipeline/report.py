@@ -9,6 +9,7 @@ import shlex
 from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.bigquery_table import looks_like_bigquery
+from transforms.classify import PRODUCT_NAMESPACE
 from transforms.progress import FAILURE_NAMESPACE
 
 _LOG = logging.getLogger("pipeline.report")
@@ -149,19 +150,27 @@ def counter(result, name: str) -> int:
     return sum(_value(c) for c in found)
 
 
-def failure_types(result) -> dict[str, int]:
-    found = result.metrics().query(MetricsFilter().with_namespace(FAILURE_NAMESPACE))["counters"]
+def _by_name(result, namespace: str) -> dict[str, int]:
+    """Counter name -> value, for the counters a stage names as it goes (one per failure type, per product)."""
     out: dict[str, int] = {}
-    for c in found:
+    for c in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
         out[c.key.metric.name] = out.get(c.key.metric.name, 0) + _value(c)
-    return {k: v for k, v in out.items() if v}
+    return out
 
 
-def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0) -> ScanReport:
+def failure_types(result) -> dict[str, int]:
+    return {k: v for k, v in _by_name(result, FAILURE_NAMESPACE).items() if v}
+
+
+def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0,
+                products: tuple[str, ...] = ()) -> ScanReport:
+    """products: the classifier's, in its order; each gets its bottles (zero included) in the table."""
     summaries = counter(result, "summaries_written")
     failures = counter(result, "failures_written")
+    bottles = _by_name(result, PRODUCT_NAMESPACE)
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
-                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
+                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result),
+                      products=tuple((name, bottles.get(name, 0)) for name in products))
 
 
 def with_failure_examples(report: ScanReport, output: str) -> ScanReport:
