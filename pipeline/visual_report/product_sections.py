@@ -18,6 +18,7 @@ SHARE_NOTE = ("Share of shelf over a folder or the scan is the product's bottles
               "bottles' measured area; any other bottle counts the area its box would hold upright. Mean area: "
               "the product's area in % of the photo, on average over the photos holding it.")
 COLUMNS = ("bottles", "share of shelf, by count", "share of shelf, by area", "mean area, % of the photo")
+SHORT_COLUMNS = ("bottles", "share, count", "share, area", "mean area")  # under each product's name
 
 
 def colour(index: int) -> str:
@@ -64,10 +65,12 @@ def folder_table(named: list, names: list[str]) -> str:
     """The folders' rows with every product's columns; `named`: (folder, FolderCounts), already capped."""
     head = ('<tr><th rowspan="2">folder</th><th rowspan="2">images</th><th rowspan="2">bottles</th>'
             + "".join(f'<th colspan="{len(COLUMNS)}">{swatch(n, i)}</th>' for i, n in enumerate(names))
-            + "</tr><tr>" + "".join(f"<th>{c}</th>" for _ in names for c in COLUMNS) + "</tr>")
+            + "</tr><tr>" + "".join(f"<th>{c}</th>" for _ in names for c in SHORT_COLUMNS) + "</tr>")
     rows = [_row([f"{c.images:,}", f"{c.bottles:,}", *(v for n in names for v in _cells(c.products, n))],
                  f'<a href="#images" data-folder="{escape(name)}">{escape(name)}</a>') for name, c in named]
-    return f'<div class="tablebox"><table class="folders">{head}{"".join(rows)}</table></div>'
+    return (f'<div class="tablebox"><table class="folders">{head}{"".join(rows)}</table></div>'
+            "<p>Share of shelf of the folder's bottles, by count and by area; mean area in % of the photo, over "
+            "the folder's photos holding the product (as in Products and share of shelf).</p>")
 
 
 def _moved(before: str | None, now: str | None, delta: str) -> str:
@@ -98,8 +101,9 @@ def changes_table(before: ProductMix, now: ProductMix, earlier: str, current: st
         rows.append(_row([bottles, by_count, by_area, area], swatch(n, i)))
     head = "<tr><th>product</th>" + "".join(f"<th>{c}, {escape(earlier)} → {escape(current)}</th>"
                                             for c in COLUMNS) + "</tr>"
+    unknown = " –: that scan's classifier does not know the product." if set(before.names) != set(now.names) else ""
     return (f'<div class="tablebox"><table class="product-changes">{head}{"".join(rows)}</table></div>'
-            "<p>pp: percentage points. –: that scan's classifier does not know the product.</p>")
+            f"<p>pp: percentage points.{unknown}</p>")
 
 
 def counts_text(counts: Counts | None, by_product: bool) -> str:

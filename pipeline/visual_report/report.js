@@ -112,7 +112,8 @@
       const colour = colourOf(d);
       if (d[9].length >= 6) add("polygon", {points: d[9].join(" "), fill: colour, "fill-opacity": 0.35, stroke: colour, "stroke-width": 1, "vector-effect": "non-scaling-stroke"});
       add("rect", {x: d[0], y: d[1], width: d[2] - d[0], height: d[3] - d[1], fill: "none", stroke: colour, "stroke-width": 2, "vector-effect": "non-scaling-stroke"});
-      const label = `${i + 1}: ${scoreOf(d).toFixed(2)}`;  // the number in the list below, and the score
+      // the number in the list below, the product where there are several, and the score
+      const label = `${i + 1}: ${products.length && d[4] ? kindOf(d) + " " : ""}${scoreOf(d).toFixed(2)}`;
       add("rect", {x: d[0], y: Math.max(0, d[1] - font * 1.2), width: font * (0.62 * label.length + 0.3), height: font * 1.2, fill: colour});
       add("text", {x: d[0] + font * 0.15, y: Math.max(font, d[1] - font * 0.25), "font-size": font, fill: "#fff", "font-family": "sans-serif"}, label);
     }

@@ -51,12 +51,12 @@ def numbers(s: ScanStats, demo: bool) -> str:
     """Headline numbers; with the demo classifier the target numbers are greyed and say so."""
     inputs = s.images + s.failures
     areas = s.mask_areas + s.expected_areas
-    by = targets_named(s.products.names) + (" · by the demo classifier" if demo else "")
+    by = " · by the demo classifier" if demo else ""
     share = f" ({percent(100 * s.images_with_targets / s.images)})" if s.images else ""
     mean_area = percent(100 * s.area_ratio_sum / s.images_with_targets) if s.images_with_targets else "none"
     cells = [_cell(f"{inputs:,}", "inputs"), _cell(f"{s.images:,}", "summarized"),
              _cell(f"{s.failures:,}", "failed"), _cell(f"{s.bottles:,}", "bottles"),
-             _cell(f"{s.targets:,}", "targets" + by, demo),
+             _cell(f"{s.targets:,}", "targets" + targets_named(s.products.names) + by, demo),
              _cell(f"{s.images_with_targets:,}{share}", "images with a target" + by, demo),
              _cell(mean_area, "of the photo is target, on average over images with a target" + by, demo),
              _cell(f"{s.expected_areas:,} of {areas:,}" if areas else "none",

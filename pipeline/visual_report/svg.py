@@ -75,8 +75,8 @@ def share_bars(title: str, bars: list[tuple[str, list[float]]], names: list[str]
             text = f"{escape(name)}: {100 * value:.1f} %"
             parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{SHARE_BAR}" fill="{fill}" '
                          f'stroke="#fff"><title>{text}</title></rect>')
-            short = f"{100 * value:.0f} %"
-            if w > 8 * len(short):
+            short = next((t for t in (f"{100 * value:.1f} %", f"{100 * value:.0f} %") if w > 7 * len(t)), "")
+            if short:
                 parts.append(f'<text x="{x + w / 2:.1f}" y="{y + SHARE_BAR / 2 + 4:.1f}" text-anchor="middle" '
                              f'font-size="11" fill="#fff">{short}</text>')
             x += w
