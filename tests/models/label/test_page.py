@@ -42,7 +42,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     assert "0 of 60 labeled" in page.inner_text("#done")
 
     first_uri = page.evaluate("state.crops[0].name")
-    cards.nth(0).get_by_role("button", name="T target").click()
+    cards.nth(0).get_by_role("button", name="1 target").click()
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
     assert labeled(path) == {f"crops/{first_uri}": "target"}
     page.wait_for_function("() => state.focus === 1")  # moved on by itself
@@ -51,7 +51,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
         page.keyboard.press(key)
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('4 of 60')")
     assert sorted(labeled(path).values()) == ["other", "skip", "target", "target"]
-    assert "target 2" in page.inner_text("#counts") and "left 56" in page.inner_text("#counts")
+    assert page.inner_text(".chip[data-l=target] b") == "2" and page.inner_text("#c-left") == "left 56"
 
     page.reload()
     page.locator(".card.focus").wait_for()
@@ -129,7 +129,7 @@ def test_rest_of_page_other_is_one_undoable_step_and_the_page_never_moves(page, 
     assert sorted(labeled(path).values()).count("other") == 47
     assert "page is done" in page.inner_text("#hint")
     page.keyboard.press("S")  # on a finished page a key labels the focused card, and the page stays
-    page.wait_for_function("() => document.querySelector('#c-skip').textContent === 'skip 1'")
+    page.wait_for_function("() => document.querySelector('.chip[data-l=skip] b').textContent === '1'")
     assert positions_shown(page) == shown and page.evaluate("state.offset") == 0
     page.keyboard.press("U")
     page.keyboard.press("U")  # undoes the whole bulk step at once
@@ -162,13 +162,13 @@ def test_filters_keep_their_cards_while_labeling(page, labeling):
         page.locator(".card.focus").wait_for()
         page.select_option("#f-predicted", "target")
         page.wait_for_function("() => document.querySelector('#matching').textContent === '24 match'")
-        only_targets = "() => document.querySelector('.pred .target') && !document.querySelector('.pred .other')"
+        only_targets = "() => document.querySelector('.pred .product') && !document.querySelector('.pred .other')"
         page.wait_for_function(only_targets)  # the cards follow the count: they are fetched after it
-        assert set(page.locator(".pred .target").all_inner_texts()) == {"target"}
+        assert set(page.locator(".pred .product").all_inner_texts()) == {"1 target"}
         page.fill("#f-min", "0.7")
         page.fill("#f-max", "0.8")
         page.locator("#f-max").dispatch_event("change")
-        page.wait_for_function("() => state.crops.every(c => c.target_score >= 0.7 && c.target_score <= 0.8)")
+        page.wait_for_function("() => state.crops.every(c => c.score >= 0.7 && c.score <= 0.8)")
         assert 0 < page.locator(".card").count() < 24
         page.fill("#f-min", "")
         page.fill("#f-max", "")

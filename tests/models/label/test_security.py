@@ -93,7 +93,7 @@ def test_a_label_needs_the_token_json_and_this_origin(served):
     assert labels(path) == ["", "", ""]
     assert call(url, "GET", "/api/crops?offset=0&limit=3")[0] == 403  # reading the list needs it too
     status, counts = post(url, "/api/label", {"position": 0, "label": "skip"}, token, Origin=url.rstrip("/"))
-    assert status == 200 and counts["skip"] == 1
+    assert status == 200 and counts["labels"]["skip"] == 1
     assert labels(path) == ["skip", "", ""]  # position 0 is the least certain crop, the file's first
 
 

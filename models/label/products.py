@@ -1,0 +1,69 @@
+"""The products a crops.jsonl is labeled with: which names are allowed, and their order (the page's
+number keys), kept in a sidecar so that key 2 still means the same product after a restart.
+
+The list is the sidecar's products first (the order people have been using), then those given on the
+command line, then those the rows name (as labels, or as the scan's `product`/`predicted`), then those
+added on the page. A list that names no product at all is the legacy single product `target`.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Iterable
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the classifier's shelfscan.json allows the same
+RESERVED = ("other", "skip")  # labels of their own, never a product
+LEGACY = "target"  # the one product of a single-target classifier and of older crops.jsonl files
+MAX_PRODUCTS = 100  # far more than a page can key; keeps a runaway client from growing the list forever
+
+
+def name_problem(name: object) -> str | None:
+    """Why `name` cannot be a product (None: it can), in a few words."""
+    if not isinstance(name, str):
+        return "a product name must be a string"
+    if name.lower() in RESERVED:
+        return f"{name!r} is a label of its own, not a product name"
+    if not NAME.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
+        return (f"{name[:80]!r} is not a product name: use 1-64 letters, digits, '_', '.' or '-', starting "
+                "with a letter or digit")
+    return None
+
+
+def is_product(name: object) -> bool:
+    return name_problem(name) is None
+
+
+def sidecar_path(index: str) -> str:
+    """Where the product list of the crops.jsonl at `index` is kept: NAME.products.json beside it."""
+    return index.removesuffix(".jsonl") + ".products.json"
+
+
+def parse_sidecar(text: str) -> list[str]:
+    """The products in a sidecar's text; ValueError saying what is wrong with it."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e})") from None
+    names = value.get("products") if isinstance(value, dict) else None
+    if not isinstance(names, list):
+        raise ValueError('expected {"products": ["name", ...]}')
+    for name in names:
+        if problem := name_problem(name):
+            raise ValueError(problem)
+    return names
+
+
+def sidecar_text(products: Iterable[str]) -> str:
+    return json.dumps({"products": list(products)}, indent=1) + "\n"
+
+
+def named_by(record: dict) -> list[str]:
+    """The products a crops.jsonl row names: its label and the scan's prediction for it."""
+    return [value for value in (record.get("label"), record.get("product"), record.get("predicted"))
+            if is_product(value)]
+
+
+def product_list(*sources: Iterable[str]) -> tuple[str, ...]:
+    """The sources' products in order, each once; the legacy single product when none names one."""
+    names = tuple(dict.fromkeys(name for source in sources for name in source))
+    return names or (LEGACY,)
