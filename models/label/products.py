@@ -2,8 +2,8 @@
 number keys), kept in a sidecar so that key 2 still means the same product after a restart.
 
 The list is the sidecar's products first (the order people have been using), then those given on the
-command line, then those the rows name (as labels, or as the scan's `product`/`predicted`), then those
-added on the page. A list that names no product at all is the legacy single product `target`.
+command line, then those the rows name (as labels, then as the scan's `product`/`predicted`), then
+those added on the page. A list that names no product at all is the legacy single product `target`.
 """
 from __future__ import annotations
 
@@ -57,10 +57,11 @@ def sidecar_text(products: Iterable[str]) -> str:
     return json.dumps({"products": list(products)}, indent=1) + "\n"
 
 
-def named_by(record: dict) -> list[str]:
-    """The products a crops.jsonl row names: its label and the scan's prediction for it."""
-    return [value for value in (record.get("label"), record.get("product"), record.get("predicted"))
-            if is_product(value)]
+def named_by(records: list[dict]) -> list[str]:
+    """The products crops.jsonl rows name: their labels first (what people have used), then the scan's
+    predictions."""
+    return [value for fields in (("label",), ("product", "predicted")) for r in records for f in fields
+            if is_product(value := r.get(f))]
 
 
 def product_list(*sources: Iterable[str]) -> tuple[str, ...]:

@@ -159,7 +159,7 @@ class LabelStore:
             if problem:
                 raise LabelError(f"--products: {problem}")
         saved = self._read_products()
-        self.products = names.product_list(saved, products, (n for r in self.records for n in names.named_by(r)))
+        self.products = names.product_list(saved, products, names.named_by(self.records))
         self._saved_products = tuple(saved)
         self.order = certainty_order(self.records)  # display position -> record position
         self._position = {record: position for position, record in enumerate(self.order)}
