@@ -8,25 +8,12 @@ those added on the page. A list that names no product at all is the legacy singl
 from __future__ import annotations
 
 import json
-import re
 from typing import Iterable
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # the classifier's shelfscan.json allows the same
-RESERVED = ("other", "skip")  # labels of their own, never a product
-LEGACY = "target"  # the one product of a single-target classifier and of older crops.jsonl files
+# the rule the classifier's shelfscan.json follows, so a label made here is a product a classifier can know
+from transforms.products import LEGACY_TARGET, name_problem
+
 MAX_PRODUCTS = 100  # far more than a page can key; keeps a runaway client from growing the list forever
-
-
-def name_problem(name: object) -> str | None:
-    """Why `name` cannot be a product (None: it can), in a few words."""
-    if not isinstance(name, str):
-        return "a product name must be a string"
-    if name.lower() in RESERVED:
-        return f"{name!r} is a label of its own, not a product name"
-    if not NAME.fullmatch(name):  # fullmatch: "$" would let a trailing newline through
-        return (f"{name[:80]!r} is not a product name: use 1-64 letters, digits, '_', '.' or '-', starting "
-                "with a letter or digit")
-    return None
 
 
 def is_product(name: object) -> bool:
@@ -67,4 +54,4 @@ def named_by(records: list[dict]) -> list[str]:
 def product_list(*sources: Iterable[str]) -> tuple[str, ...]:
     """The sources' products in order, each once; the legacy single product when none names one."""
     names = tuple(dict.fromkeys(name for source in sources for name in source))
-    return names or (LEGACY,)
+    return names or (LEGACY_TARGET,)

@@ -132,7 +132,7 @@ def predicted(record: dict) -> str | None:
     value, threshold = score(record), record.get("threshold")
     if value is None or threshold is None:
         return None
-    return names.LEGACY if value >= float(threshold) else "other"
+    return names.LEGACY_TARGET if value >= float(threshold) else "other"
 
 
 class LabelStore:
@@ -243,7 +243,8 @@ class LabelStore:
 
     def add_product(self, name: str) -> dict:
         """Offer `name` as the next product (saved in the sidecar at once); returns the counts."""
-        if problem := names.name_problem(name):
+        shown = name if len(name) <= 80 else name[:80] + "…"  # the error quotes it; a long one still fails
+        if problem := names.name_problem(shown):
             raise LabelError(problem)
         with self._lock:
             if name in self.products:

@@ -34,7 +34,7 @@ def test_names_follow_the_classifiers_rule():
     for bad in [*HOSTILE_NAMES, None, 5, ["rose"]]:
         problem = name_problem(bad)
         assert problem and "\n" not in problem, bad
-    assert "label of its own" in name_problem("Other")
+    assert "is reserved" in name_problem("Other")
 
 
 def test_the_list_comes_from_the_sidecar_the_command_line_and_the_rows(tmp_path):
@@ -147,3 +147,26 @@ def test_the_command_refuses_a_bad_product_in_one_line(tmp_path, capsys):
     message = str(stopped.value.code)
     assert message.startswith("models.label: --products:") and "<script>" in message and "\n" not in message
     assert labels_on_disk(path) == [""] and not (tmp_path / "crops.products.json").exists()
+
+
+@pytest.mark.slow  # starts a process or builds many scenes
+def test_a_scan_of_several_products_opens_with_its_predictions(tmp_path, colour_box_detector, product_classifier,
+                                                                toy_models):
+    from pipeline.run import run
+    from tests.pipeline.test_product_scan import _photo
+    from tests.toy_models import PRODUCTS
+
+    (tmp_path / "in").mkdir()
+    _photo(tmp_path / "in" / "a.png", [((20, 30, 60, 130), (255, 0, 0)), ((100, 100, 140, 180), (0, 210, 0))])
+    run(["--input", str(tmp_path / "in" / "*"), "--output", str(tmp_path / "out"), "--no_progress",
+         "--detector", str(colour_box_detector), "--classifier", str(product_classifier),
+         "--segmenter", str(toy_models["segmenter"]), "--crops_output", str(tmp_path / "crops")])
+    path = tmp_path / "crops" / "crops.jsonl"
+    assert LabelStore(str(path)).products == ("red",)  # the dim green is `other`: only red was predicted
+    store = LabelStore(str(path), products=PRODUCTS)  # what the classifier knows, in its order
+    assert store.products == tuple(PRODUCTS)
+    first, second = store.crops([0, 1])
+    assert (first["predicted"], second["predicted"]) == ("other", "red")  # the dim green is the least sure
+    assert first["score"] == pytest.approx(210 / 255, abs=0.01) and first["threshold"] == 0.9
+    store.label(0, "green")
+    assert labels_on_disk(path).count("green") == 1
