@@ -26,9 +26,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "folder, e.g. the scanned photos, for the shelf around each crop (repeatable). "
                         "Nothing outside these is ever read.")
     p.add_argument("--products", type=_names, default=None, metavar="A,B,C",
-                   help="Products to offer besides those the list already names (its labels, the scan's "
-                        "predictions, those added on the page), e.g. the ones your classifier knows; in this "
-                        "order they get the next number keys.")
+                   help="Products to offer, e.g. those your classifier knows, in its order: they take the number "
+                        "keys after those an earlier session kept (crops.products.json); the products the list "
+                        "names (labels, the scan's predictions) and those added on the page follow.")
     return p.parse_args(argv)
 
 
