@@ -7,14 +7,14 @@ import pytest
 from PIL import Image
 
 from models.evaluation.truth import TruthError, iter_labeled, read_truth
-from models.synth import generator
+from models.synth import cli
 from models.synth.bottles import TARGET_BRAND
 
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "s"
-    generator.main(["--out", str(out), "--count", "4", "--seed", "5", "--max_side", "500", "--coco"])
+    cli.main(["--out", str(out), "--count", "4", "--seed", "5", "--max_side", "500", "--coco"])
     return out
 
 
