@@ -184,7 +184,11 @@ def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: flo
     elif reason := left_out(products, truth.has_targets):
         notes.append(reason)
     else:
-        result["products"] = _per_product(paired, products, iou)
+        named = [(image, row) for image, row in paired if row.get("products")]
+        result["products"] = _per_product(named, products, iou)
+        if len(named) < len(paired):
+            notes.append(f"per-product metrics over the {len(named)} of {len(paired)} images whose rows name "
+                         "products (the others come from a scan before products)")
     if notes:
         result["notes"] = notes
     return result

@@ -13,9 +13,7 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from models.evaluation.metrics import DetectionCounts, match_greedy
-
-OTHER = "other"
-LEGACY_PRODUCT = "target"  # the one product of a classifier that says no products
+from transforms.products import LEGACY_TARGET, OTHER
 
 
 def truth_product(name: str | None, is_target: bool | None, products: Sequence[str]) -> str:
@@ -23,8 +21,8 @@ def truth_product(name: str | None, is_target: bool | None, products: Sequence[s
     target bottle when the classifier's one product is `target`; else `other`."""
     if name in products:
         return name
-    if is_target and LEGACY_PRODUCT in products:
-        return LEGACY_PRODUCT
+    if is_target and LEGACY_TARGET in products:
+        return LEGACY_TARGET
     return OTHER
 
 
@@ -32,14 +30,14 @@ def target_rule(products: Sequence[str], has_targets: bool) -> Callable[[str | N
     """Which true bottles are targets, given (product name, is_target): for a classifier of several
     products every bottle of one of them (a scan's targets are its product bottles); else the truth's
     own targets; None when the truth does not say."""
-    if products and tuple(products) != (LEGACY_PRODUCT,):
+    if products and tuple(products) != (LEGACY_TARGET,):
         return lambda name, is_target: truth_product(name, is_target, products) != OTHER
     return (lambda name, is_target: bool(is_target)) if has_targets else None
 
 
 def left_out(products: Sequence[str], has_targets: bool) -> str | None:
     """Why per-product scores of a classifier's `products` cannot be given, or None when they can."""
-    if tuple(products) == (LEGACY_PRODUCT,) and not has_targets:
+    if tuple(products) == (LEGACY_TARGET,) and not has_targets:
         return ("per-product metrics left out: the classifier's one product is 'target' and the truth does not "
                 "say which bottles are targets")
     return None

@@ -137,3 +137,12 @@ def test_a_one_product_scan_against_coco_without_a_target_category_leaves_produc
     result = score(read_truth(_coco(tmp_path, with_bottle=True), products=("target",)), rows)
     assert "products" not in result
     assert any("one product is 'target'" in note for note in result["notes"])
+
+
+def test_images_whose_rows_name_no_products_are_left_out_of_the_per_product_scores():
+    old = {k: v for k, v in ROWS[1].items() if k != "products"}
+    old["detections"] = [{k: v for k, v in d.items() if k not in ("product", "product_score")}
+                         for d in old["detections"]]
+    result = score(TRUTH, [ROWS[0], old])
+    assert result["products"]["micellar_rose"]["count_exact"] == 0.0  # photo 1 only: two said, one there
+    assert "per-product metrics over the 1 of 2 images whose rows name products" in result["notes"][0]
