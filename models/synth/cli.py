@@ -48,11 +48,11 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", help="Write scenes (images/, masks/, truth.jsonl) to this directory.")
+    where.add_argument("--out", metavar="DIR", help="Write scenes (images/, masks/, truth.jsonl) to this directory.")
     where.add_argument("--references", metavar="DIR", help="Write pack shots to DIR/<brand>/NNN.jpg instead.")
-    parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes (default 0).")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="Same seed, same bytes (default 0).")
     scenes = parser.add_argument_group("scenes (--out)")
-    scenes.add_argument("--count", type=_positive, help="Number of scenes.")
+    scenes.add_argument("--count", type=_positive, metavar="N", help="Number of scenes.")
     scenes.add_argument("--crops", action="store_true", help="Also write labeled crops and crops.jsonl.")
     scenes.add_argument("--label_by", choices=LABEL_BY, default=None,
                         help="Crop labels and COCO categories: 'target' (micellar_rose = target, the rest other; "
@@ -61,15 +61,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="With --label_by brand: the brands that are products; the others are labeled other. "
                              "Default: every brand.")
     sizes = scenes.add_mutually_exclusive_group()
-    sizes.add_argument("--max_side", type=_positive, default=None,
+    sizes.add_argument("--max_side", type=_positive, default=None, metavar="PX",
                        help=f"Cap on the long image side (px; default {DEFAULT_MAX_SIDE}).")
-    sizes.add_argument("--size", type=parse_size, default=None,
+    sizes.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                        help="Every scene exactly WIDTHxHEIGHT px, e.g. 4032x3024 (a 12 MP phone photo). "
                             "Default: sizes drawn as for the bundled samples, up to --max_side.")
     scenes.add_argument("--coco", action="store_true",
                         help="Also write the truth as COCO instances.json (RLE masks), as labeling tools export.")
     shots = parser.add_argument_group("pack shots (--references)")
-    shots.add_argument("--per_brand", type=_positive, help="Pack shots of each brand.")
+    shots.add_argument("--per_brand", type=_positive, metavar="N", help="Pack shots of each brand.")
     shots.add_argument("--brands", type=parse_brands, default=None, metavar="A,B,C",
                        help="Only these brands (default: every brand).")
     return parser
