@@ -162,8 +162,9 @@ def test_a_scan_of_several_products_opens_with_its_predictions(tmp_path, colour_
          "--detector", str(colour_box_detector), "--classifier", str(product_classifier),
          "--segmenter", str(toy_models["segmenter"]), "--crops_output", str(tmp_path / "crops")])
     path = tmp_path / "crops" / "crops.jsonl"
-    assert LabelStore(str(path)).products == ("red",)  # the dim green is `other`: only red was predicted
-    store = LabelStore(str(path), products=PRODUCTS)  # what the classifier knows, in its order
+    # the scan's sidecar names what the classifier knows, in its order, though only red was predicted
+    assert json.loads((tmp_path / "crops" / "crops.products.json").read_text())["products"] == list(PRODUCTS)
+    store = LabelStore(str(path))
     assert store.products == tuple(PRODUCTS)
     first, second = store.crops([0, 1])
     assert (first["predicted"], second["predicted"]) == ("other", "red")  # the dim green is the least sure
