@@ -23,13 +23,14 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from models import builtin, model_ops
+from transforms.products import LEGACY_TARGET, ProductRule, name_problem
 
 SLOTS = ("detector", "classifier", "segmenter")
 COCO_BOTTLE = 44
 OD_API_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes")
 REQUIRED_OUTPUTS = {"detector": OD_API_OUTPUTS[:2], "classifier": ("scores",), "segmenter": ("masks",)}
 META_FILE = "shelfscan.json"
-_KNOWN_META = ("kind", "input_size", "resize", "signature", "threshold", "class_filter")
+_KNOWN_META = ("kind", "input_size", "resize", "signature", "threshold", "class_filter", "products", "thresholds")
 _SHELFSCAN_JSON_EXAMPLE = ('{"kind": "classifier", "input_size": 224, "resize": "letterbox", '
                            '"signature": "serving_default", "threshold": 0.5}')
 
@@ -60,6 +61,11 @@ class ModelMeta:
     version: str  # content hash of the SavedModel files
     signature_style: str  # "shelfscan" | "tf_od_api" | "onnx_<layout>" (models.onnx.layouts)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+    products: tuple[str, ...] = (LEGACY_TARGET,)  # classifiers: the product_scores columns' names
+    thresholds: tuple[float, ...] = ()  # classifiers: one per product
+
+    def product_rule(self) -> ProductRule:
+        return ProductRule(self.products, self.thresholds or (self.threshold,) * len(self.products))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,10 +216,13 @@ def check_ops(slot: str, uri: str, ops: Callable[[], set[str]]) -> None:
         raise UntrustedModelError(slot, uri, why)
 
 
-def expected_shapes(slot: str, batch: int, side: int) -> dict[str, tuple[int | None, ...]]:
+def expected_shapes(slot: str, batch: int, side: int, products: int = 1) -> dict[str, tuple[int | None, ...]]:
     """The output shapes the scan reads, for a batch of `batch` inputs of side `side` (None: any)."""
+    classifier = {"scores": (batch,)}
+    if products > 1:
+        classifier["product_scores"] = (batch, products)
     return {"detector": {"detection_boxes": (batch, None, 4), "detection_scores": (batch, None)},
-            "classifier": {"scores": (batch,)},
+            "classifier": classifier,
             "segmenter": {"masks": (batch, side, side)}}[slot]
 
 
@@ -227,7 +236,12 @@ def check_output_shapes(model: LoadedModel) -> None:
     except Exception as e:  # TF raises many types; its own text is the cause detail
         raise ModelLoadError(meta.slot, meta.uri, f"it fails on a blank {batch}x{side}x{side}x3 uint8 batch: "
                                                   f"{type(e).__name__}: {_first_line(e)}") from e
-    for name, want in expected_shapes(meta.slot, batch, side).items():
+    for name, want in expected_shapes(meta.slot, batch, side, len(meta.products)).items():
+        if name not in outputs:
+            raise ModelLoadError(meta.slot, meta.uri, f"it has no output {name!r} (outputs: {sorted(outputs)}), "
+                                                      f"which a model naming {len(meta.products)} products needs; "
+                                                      "export the model with the documented signature "
+                                                      "(docs/CONTRACTS.md)")
         got = tuple(np.shape(outputs[name]))
         if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
             shown = tuple("N" if w is None else w for w in want)
@@ -289,13 +303,38 @@ def _meta(slot: str, uri: str, stored: dict, outputs: set[str], overrides: dict,
     if values["resize"] not in ("letterbox", "stretch"):
         raise ModelLoadError(slot, uri, f"resize must be 'letterbox' or 'stretch', not {values['resize']!r}")
     threshold = values["threshold"]
+    products, thresholds = product_thresholds(slot, uri, values, "threshold" in overrides)
     return ModelMeta(
         slot=slot, uri=uri, kind=values["kind"],
         input_size=int(values["input_size"]) if values["input_size"] else None,
         resize=values["resize"], threshold=float(threshold) if threshold is not None else None,
         class_filter=tuple(int(c) for c in values["class_filter"] or ()),
         version=version, signature_style="tf_od_api" if od_api else "shelfscan",
-        extra={k: v for k, v in stored.items() if k not in _KNOWN_META})
+        extra={k: v for k, v in stored.items() if k not in _KNOWN_META}, products=products, thresholds=thresholds)
+
+
+def product_thresholds(slot: str, uri: str, values: dict,
+                       threshold_overridden: bool) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The classifier's product names and their thresholds; a threshold given on the command line holds for all."""
+    names = values.get("products") or [LEGACY_TARGET]
+    if not isinstance(names, list) or len(set(map(str, names))) != len(names):
+        raise ModelLoadError(slot, uri, f"{META_FILE} 'products' must be a list of distinct names, not {names!r}")
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            raise ModelLoadError(slot, uri, f"{META_FILE}: {problem}")
+    thresholds = values.get("thresholds")
+    if threshold_overridden or thresholds is None:
+        threshold = values["threshold"] if values["threshold"] is not None else 0.5
+        thresholds = [threshold] * len(names)
+    try:
+        thresholds = tuple(float(t) for t in thresholds)
+    except (TypeError, ValueError):
+        thresholds = ()
+    if len(thresholds) != len(names) or not all(0.0 <= t <= 1.0 for t in thresholds):
+        raise ModelLoadError(slot, uri, f"{META_FILE} 'thresholds' must hold one number in [0, 1] per product "
+                                        f"({len(names)}), not {values.get('thresholds')!r}")
+    return tuple(names), thresholds
 
 
 def model_version(uri: str, local: Path) -> str:

@@ -15,10 +15,8 @@ import threading
 import time
 from typing import Callable, Iterable, Iterator, Sequence
 
-import numpy as np
-
 from pipeline.graph import ScanConfig
-from transforms.bottles import classifier_input, measure_target, other_bottle, segmenter_input
+from transforms.bottles import classified_crop, classifier_input, measure_target, other_bottle, segmenter_input
 from transforms.crop_geometry import image_crops
 from transforms.decode import decode_outcome
 from transforms.detection import detector_input, to_detections
@@ -85,6 +83,7 @@ class _Chain:
         self.fill = (tuple(fill.get("aspect", ())), tuple(fill.get("fill", ())))
         self.crops: list[Crop] = []
         self.targets: list[ClassifiedCrop] = []
+        self.rule = cfg.classifier.meta.product_rule()
         self.infos: dict[str, ImageInfo] = {}
         self.bottles: dict[str, list[BottleResult]] = collections.defaultdict(list)
         self.rows: list[dict] = []
@@ -140,8 +139,8 @@ class _Chain:
         self.segment(full_only)
 
     def _split(self, task: ClassifyTask, out: dict) -> None:
-        classified = ClassifiedCrop(task.crop, float(np.asarray(out["scores"]).reshape(-1)[0]))
-        if classified.target_score >= self.cfg.classifier.meta.threshold:
+        classified = classified_crop(task, out, self.rule)
+        if classified.is_product:
             self.targets.append(classified)
         else:
             self.bottles[task.crop.key.uri].append(other_bottle(classified, *self.fill)[1])

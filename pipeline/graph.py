@@ -73,7 +73,7 @@ class ScanConfig:
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
-                           self.segmenter.meta.version, input_roots(self.patterns))
+                           self.segmenter.meta.version, input_roots(self.patterns), self.classifier.meta.products)
 
 
 def early_failure_rows(failures, scan_id: str, label: str):
@@ -99,14 +99,14 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
         det.meta.resize, cfg.slice_size, cfg.slice_overlap)
     crops = detected["detected"] | "Crops" >> FanOutCrops()
     classified = crops["crops"] | "Classify" >> Classify(
-        cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.threshold)
+        cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.product_rule())
     others = classified["others"] | "MeasureOthers" >> beam.Map(other_bottle, bins, fills)
     segmented = classified["targets"] | "Segment" >> Segment(
         seg.handler(*share), seg.meta.input_size, seg.meta.resize, cfg.area_ratio_tolerance, bins, fills)
 
     if cfg.crops_output:
         ((classified["targets"], classified["others"]) | "AllCrops" >> beam.Flatten()
-         | "WriteCrops" >> WriteCrops(cfg.crops_output, cls.meta.threshold))
+         | "WriteCrops" >> WriteCrops(cfg.crops_output, cls.meta.products))
 
     bottles = (others, segmented["bottles"]) | "AllBottles" >> beam.Flatten()
     late_failures = ((classified["failures"], segmented["failures"]) | "LateFailures" >> beam.Flatten()

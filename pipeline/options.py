@@ -105,7 +105,8 @@ def add_scan_options(parser) -> list[argparse.Action]:
                 help="Comma-separated detector class ids meaning 'bottle' "
                      "(COCO: 44). Default: the detector's own (an ONNX detector's class named 'bottle').")
     options.add("--classifier_threshold", type=float, default=None,
-                help="Target score threshold. Default: the one stored with the classifier.")
+                help="Score at or above which a bottle is a product, for every product the classifier knows. "
+                     "Default: the ones stored with the classifier (one per product).")
     options.add("--area_ratio_tolerance", type=float, default=1.5,
                 help="Use the box-derived expected area when mask and expected area "
                      "differ by more than this factor either way.")

@@ -22,3 +22,11 @@ def colour_box_detector(tmp_path_factory):
     from tests.toy_models import build_colour_box_detector
 
     return build_colour_box_detector(tmp_path_factory.mktemp("toy_models") / "colour_boxes")
+
+
+@pytest.fixture(scope="session")
+def product_classifier(tmp_path_factory):
+    """A classifier of three products, red, green and blue, by the crop's brightest channel (tests/toy_models.py)."""
+    from tests.toy_models import build_product_classifier
+
+    return build_product_classifier(tmp_path_factory.mktemp("toy_models") / "products")

@@ -3,7 +3,8 @@
 detector (input 64): box A [0.1, 0.1, 0.5, 0.3] scores mean(red)/255, box B [0.5, 0.5, 0.9, 0.7]
 scores mean(green)/255 (normalized input frame). classifier (input 32): score = max(blue)/255,
 so letterbox padding (127) alone stays below 0.5. segmenter (input 16, stretch): mask = any
-channel > 200.
+channel > 200. product classifier (input 32): products red, green, blue, each scoring max(its channel)/255,
+thresholds 0.5, 0.9, 0.5.
 """
 from __future__ import annotations
 
@@ -58,6 +59,27 @@ def build_toy_models(root: Path) -> dict[str, Path]:
         "segmenter": _save(seg, seg.segment, spec(16, "crops"), root / "segmenter",
                            {**base, "kind": "segmenter", "input_size": 16, "resize": "stretch"}),
     }
+
+
+PRODUCTS = ("red", "green", "blue")
+PRODUCT_THRESHOLDS = (0.5, 0.9, 0.5)
+
+
+def build_product_classifier(out: Path) -> Path:
+    """A classifier of three products (red, green, blue): each scores the crop's brightest value of its channel."""
+    import tensorflow as tf
+
+    class Classifier(tf.Module):
+        @tf.function
+        def classify(self, crops):
+            per = tf.reduce_max(tf.cast(crops, tf.float32), axis=[1, 2]) / 255.0
+            return {"scores": tf.reduce_max(per, axis=1), "product_scores": per}
+
+    cls = Classifier()
+    return _save(cls, cls.classify, tf.TensorSpec([None, 32, 32, 3], tf.uint8, name="crops"), out,
+                 {"kind": "classifier", "input_size": 32, "resize": "letterbox", "signature": "serving_default",
+                  "threshold": min(PRODUCT_THRESHOLDS), "products": list(PRODUCTS),
+                  "thresholds": list(PRODUCT_THRESHOLDS)})
 
 
 def build_colour_box_detector(out: Path) -> Path:

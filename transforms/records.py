@@ -89,8 +89,10 @@ class BottleResult:
     index: int
     box: Box
     detection_score: float
-    target_score: float
-    is_target: bool
+    target_score: float  # the highest product score
+    is_target: bool  # any product (product != "other")
+    product: str  # a product the classifier knows, or "other" (transforms.products)
+    product_score: float
     expected_area_px: float
     mask_area_px: float | None = None
     area_px: float | None = None
@@ -169,7 +171,14 @@ class ClassifyTask:
 @dataclasses.dataclass(frozen=True, eq=False)
 class ClassifiedCrop:
     crop: Crop
-    target_score: float
+    target_score: float  # the highest product score
+    product: str  # the product it is, or "other" (transforms.products.ProductRule.decide)
+    product_score: float
+    threshold: float  # the one product_score was held against (for "other": the highest-scoring product's)
+
+    @property
+    def is_product(self) -> bool:
+        return self.product != "other"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -188,3 +197,4 @@ class ScanContext:
     classifier_version: str
     segmenter_version: str
     input_roots: tuple[str, ...] = ()  # see transforms.rows.input_root; rows name their folder relative to these
+    products: tuple[str, ...] = ("target",)  # the classifier's products: every summary row has an entry for each

@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 from typing import Any, Sequence
 
+from transforms.products import product_entries
 from transforms.records import STAGES, BottleResult, Failure, ImageInfo, ScanContext
 
 _WILDCARDS = ("*", "?", "[")
@@ -47,6 +48,7 @@ def summary_row(info: ImageInfo, bottles: Sequence[BottleResult], ctx: ScanConte
     bottles = sorted(bottles, key=lambda b: b.index)
     targets = [b for b in bottles if b.is_target]
     target_area = float(sum(b.area_px or 0.0 for b in targets))
+    image_px = float(info.width * info.height)
     return {
         "image_uri": info.uri,
         "scan_id": ctx.scan_id,
@@ -58,7 +60,8 @@ def summary_row(info: ImageInfo, bottles: Sequence[BottleResult], ctx: ScanConte
         "bottles": len(bottles),
         "target_bottles": len(targets),
         "target_area_px": target_area,
-        "target_area_ratio": target_area / float(info.width * info.height),
+        "target_area_ratio": target_area / image_px,
+        "products": product_entries(bottles, ctx.products, image_px),
         "detections": [detection_row(b) for b in bottles],
         "detector_version": ctx.detector_version,
         "classifier_version": ctx.classifier_version,

@@ -20,14 +20,31 @@ DETECTION_FIELDS = (
     Field("index", "INTEGER", description="Detection index within the image, by descending detection score."),
     Field("box", "FLOAT", "REPEATED", "Box [x0, y0, x1, y1] in original (EXIF-upright) image pixels."),
     Field("detection_score", "FLOAT", description="Detector confidence that this is a bottle."),
-    Field("target_score", "FLOAT", description="Classifier probability that the bottle is the target product."),
-    Field("is_target", "BOOLEAN", description="target_score >= the classifier's stored threshold."),
-    Field("mask_area_px", "FLOAT", "NULLABLE", "Segmented pixels mapped to original pixels; targets only."),
+    Field("target_score", "FLOAT", description="The classifier's highest product probability for this bottle."),
+    Field("is_target", "BOOLEAN", description="The bottle is one of the classifier's products (product is not "
+          "'other')."),
+    Field("mask_area_px", "FLOAT", "NULLABLE", "Segmented pixels mapped to original pixels; products only."),
     Field("expected_area_px", "FLOAT", description="Area an upright bottle in this box would cover."),
-    Field("area_px", "FLOAT", "NULLABLE", "The area used: mask or expected (see area_source); targets only."),
+    Field("area_px", "FLOAT", "NULLABLE", "The area used: mask or expected (see area_source); products only."),
     Field("area_source", "STRING", "NULLABLE", "'mask', or 'expected' when the mask was implausible."),
     Field("mask_polygon", "FLOAT", "REPEATED", "Outline of the mask [x0, y0, x1, y1, ...] in original image "
-          "pixels, at most 48 points; targets only (empty otherwise)."),
+          "pixels, at most 48 points; products only (empty otherwise)."),
+    # Fields added later go last: BigQuery appends them to an existing table's record, and INSERT matches a
+    # record's fields by position.
+    Field("product", "STRING", description="The product with the highest score among those at or above their "
+          "thresholds, else 'other'. A single-product classifier's product is named 'target' unless it says."),
+    Field("product_score", "FLOAT", description="The classifier's probability for that product (for 'other': its "
+          "highest product probability)."),
+)
+
+PRODUCT_FIELDS = (
+    Field("product", "STRING", description="A product the classifier knows ('other' has no entry)."),
+    Field("bottles", "INTEGER", description="Bottles classified as this product."),
+    Field("area_px", "FLOAT", description="Sum of area_px over its bottles."),
+    Field("area_ratio", "FLOAT", description="area_px / (width * height)."),
+    Field("shelf_share_count", "FLOAT", description="Its bottles / all bottles in the photo (0 with no bottles)."),
+    Field("shelf_share_area", "FLOAT", description="Its area_px / all bottles' area, where a bottle of no product "
+          "counts its expected_area_px (0 with no bottles). Over many photos, sum areas, then divide."),
 )
 
 SUMMARY_FIELDS = (
@@ -42,9 +59,14 @@ SUMMARY_FIELDS = (
     Field("folder", "STRING", "NULLABLE", "The image's folder below the --input root it was found under "
           "('' directly in it, e.g. 'store12/2026-11'); null for images named by --input_list only."),
     Field("bottles", "INTEGER", description="Bottles detected, any brand."),
-    Field("target_bottles", "INTEGER", description="Detected bottles classified as the target product."),
-    Field("target_area_px", "FLOAT", description="Sum of area_px over target bottles."),
+    Field("target_bottles", "INTEGER", description="Detected bottles classified as any product (the sum of "
+          "products.bottles)."),
+    Field("target_area_px", "FLOAT", description="Sum of area_px over those bottles."),
     Field("target_area_ratio", "FLOAT", description="target_area_px / (width * height)."),
+    Field("products", "RECORD", "REPEATED", "One entry per product the classifier knows, in its order, zeros "
+          "included. Rows written before products existed lack it (read old and new files together with "
+          "DuckDB's union_by_name, or transforms.schema.arrow_schema).",
+          PRODUCT_FIELDS),
     Field("detections", "RECORD", "REPEATED", "Every detected bottle.", DETECTION_FIELDS),
     Field("detector_version", "STRING", description="Content hash or handle of the detector model."),
     Field("classifier_version", "STRING", description="Content hash or handle of the classifier model."),
@@ -100,6 +122,15 @@ def _arrow_field(f: Field):
         item = pa.field("item", _arrow_type(f), nullable=False)
         return pa.field(f.name, pa.list_(item), nullable=False)
     return pa.field(f.name, _arrow_type(f), nullable=f.mode == "NULLABLE")
+
+
+def read_schema(fields: tuple[Field, ...]):
+    """The pyarrow schema to read a whole Parquet output with, the scan_id partition included: it reads files
+    written before a column existed beside newer ones (the column is null there), where inferring the schema
+    from the files fails. `pd.read_parquet("out/summaries", schema=read_schema(SUMMARY_FIELDS))`."""
+    import pyarrow as pa
+
+    return arrow_schema(parquet_fields(fields)).append(pa.field(PARTITION, pa.string()))
 
 
 def bigquery_schema(fields: tuple[Field, ...]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
 
@@ -60,6 +60,51 @@ def json_value(value: Any) -> Any:
     return value
 
 
+def widened_schema(existing: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """`existing` (a table's schema fields, API form) with the fields of `wanted` it lacks appended, nested
+    records included; None when it lacks none. A table created by an earlier shelfscan gets the columns added
+    since, in place, so its old rows stay beside the new ones (as null there). BigQuery cannot add a REQUIRED
+    field to a table that has rows, so added fields are NULLABLE (REPEATED stays REPEATED)."""
+    have = {f["name"]: f for f in existing}
+    out, changed = [], False
+    for field in existing:
+        want = next((w for w in wanted if w["name"] == field["name"]), None)
+        if want and field.get("type") == "RECORD" and want.get("fields"):
+            inner = widened_schema(field.get("fields", []), want["fields"])
+            if inner is not None:
+                field, changed = {**field, "fields": inner}, True
+        out.append(field)
+    for want in wanted:
+        if want["name"] not in have:
+            out.append(_relaxed(want))
+            changed = True
+    return out if changed else None
+
+
+_SQL_TYPES = {"STRING": "STRING", "INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL",
+              "TIMESTAMP": "TIMESTAMP", "DATETIME": "DATETIME"}
+
+
+def sql_type(field: Field) -> str:
+    """The GoogleSQL type of a column: records are STRUCTs, repeated fields ARRAYs."""
+    inner = (f"STRUCT<{', '.join(f'{f.name} {sql_type(f)}' for f in field.fields)}>" if field.type == "RECORD"
+             else _SQL_TYPES[field.type])
+    return f"ARRAY<{inner}>" if field.mode == "REPEATED" else inner
+
+
+def add_columns_sql(spec: TableSpec, fields: Sequence[Field]) -> str:
+    """DDL adding top-level columns a table lacks (NULLABLE, or ARRAY when repeated)."""
+    adds = ", ".join(f"ADD COLUMN IF NOT EXISTS `{f.name}` {sql_type(f)}" for f in fields)
+    return f"ALTER TABLE {spec.sql} {adds}"
+
+
+def _relaxed(field: dict[str, Any]) -> dict[str, Any]:
+    out = {**field, "mode": "REPEATED" if field.get("mode") == "REPEATED" else "NULLABLE"}
+    if field.get("fields"):
+        out["fields"] = [_relaxed(f) for f in field["fields"]]
+    return out
+
+
 def _table_resource(spec: TableSpec, fields: tuple[Field, ...], **extra: Any) -> dict[str, Any]:
     return {"tableReference": {"projectId": spec.project, "datasetId": spec.dataset, "tableId": spec.table},
             "schema": bigquery_schema(fields), **extra}
@@ -75,8 +120,19 @@ class _CreateTables(beam.DoFn):
         from google.cloud import bigquery
 
         client = bigquery.Client(project=self._spec.project)
-        client.create_table(bigquery.Table.from_api_repr(
+        table = client.create_table(bigquery.Table.from_api_repr(
             _table_resource(self._spec, self._fields, **table_options(self._fields))), exists_ok=True)
+        # A table made by an earlier version grows, its rows stay: new columns by DDL, new fields of existing
+        # records (which DDL cannot add) by a schema patch.
+        have = {f.name for f in table.schema}
+        missing = [f for f in self._fields if f.name not in have]
+        if missing:
+            client.query(add_columns_sql(self._spec, missing)).result()
+            table = client.get_table(self._spec.api)
+        wider = widened_schema([f.to_api_repr() for f in table.schema], bigquery_schema(self._fields)["fields"])
+        if wider is not None:
+            table.schema = [bigquery.SchemaField.from_api_repr(f) for f in wider]
+            client.update_table(table, ["schema"])
         expires = datetime.datetime.now(datetime.timezone.utc) + STAGING_LIFETIME
         client.create_table(bigquery.Table.from_api_repr(_table_resource(
             self._staging, self._fields, expirationTime=str(int(expires.timestamp() * 1000)))), exists_ok=True)

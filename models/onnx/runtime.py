@@ -23,10 +23,11 @@ from models.slots import (
     ModelMeta,
     check_output_shapes,
     files_version,
+    product_thresholds,
 )
 
 DEFAULT_INPUT_SIZE = 640  # what Ultralytics and RT-DETR export at unless told otherwise
-_KNOWN_META = ("kind", "input_size", "resize", "threshold", "class_filter")
+_KNOWN_META = ("kind", "input_size", "resize", "threshold", "class_filter", "products", "thresholds")
 _EXPECTED = ("an Ultralytics output0 [B, 4+C, anchors] (or [B, N, 6] after NMS, or [B, N, 4+C] from RT-DETR, "
              "with its names metadata), RT-DETR boxes [B, N, 4] with class logits [B, N, C], or TF Object "
              "Detection API detection_boxes, detection_scores and detection_classes")
@@ -133,12 +134,14 @@ def onnx_meta(slot: str, uri: str, path: Path, layout: Layout, names: dict | Non
     extra.setdefault("layout", layout.name)
     if names:
         extra.setdefault("class_names", names)
+    products, thresholds = product_thresholds(slot, uri, values, "threshold" in overrides)
     return ModelMeta(
         slot=slot, uri=uri, kind=values["kind"],
         input_size=int(values["input_size"]) if values["input_size"] else None,
         resize=values["resize"], threshold=float(values["threshold"]) if values["threshold"] is not None else None,
         class_filter=tuple(int(c) for c in values["class_filter"] or ()),
-        version=files_version([path]), signature_style=f"onnx_{layout.name}", extra=extra)
+        version=files_version([path]), signature_style=f"onnx_{layout.name}", extra=extra,
+        products=products, thresholds=thresholds)
 
 
 def runner(session, layout: Layout, meta: ModelMeta):

@@ -1,6 +1,7 @@
 """The slot contract: local dirs, gs:// (GCS emulator), TF Hub handles (directory and loopback HTTP)."""
 import functools
 import http.server
+import re
 import shutil
 import tarfile
 import threading
@@ -282,3 +283,43 @@ def test_a_hub_module_reading_files_is_refused_and_kept_for_trusting(http_server
     assert len(list(hub_cache.iterdir())) == 1, "the refused download is kept"
     (served / "leaky.tar.gz").unlink()  # trusting it now loads the kept copy
     assert load_model("classifier", f"{base}/leaky.tar.gz", trust_model_code=True).meta.input_size == 32
+
+
+def test_a_classifier_of_several_products_loads_its_names_and_thresholds(product_classifier):
+    from tests.toy_models import PRODUCT_THRESHOLDS, PRODUCTS
+
+    model = load_model("classifier", str(product_classifier))
+    assert (model.meta.products, model.meta.thresholds) == (PRODUCTS, PRODUCT_THRESHOLDS)
+    assert model(np.zeros((1, 32, 32, 3), np.uint8))["product_scores"].shape == (1, 3)
+    everyone = load_model("classifier", str(product_classifier), threshold=0.7).meta  # --classifier_threshold
+    assert everyone.thresholds == (0.7, 0.7, 0.7)
+    assert load_model("classifier", "demo").meta.products == ("target",)  # one product, named as before
+
+
+@pytest.mark.parametrize("meta, cause", [
+    ({"products": ["red", "other"]}, "reserved"),
+    ({"products": ["red", "red", "blue"]}, "distinct"),
+    ({"products": ["../red", "green", "blue"]}, "must be 1-64 letters"),
+    ({"thresholds": [0.5, 0.5]}, "one number in [0, 1] per product (3)"),
+    ({"thresholds": [0.5, "high", 0.5]}, "one number in [0, 1] per product"),
+    ({"products": ["red", "green"], "thresholds": [0.5, 0.5]}, "output 'product_scores' has shape (2, 3)"),
+    ({"products": "red"}, "must be a list"),
+])
+def test_product_metadata_that_cannot_hold_is_refused_at_load(product_classifier, tmp_path, meta, cause):
+    import json
+
+    model_dir = shutil.copytree(product_classifier, tmp_path / "model")
+    stored = json.loads((model_dir / "shelfscan.json").read_text())
+    (model_dir / "shelfscan.json").write_text(json.dumps({**stored, **meta}))
+    with pytest.raises(ModelLoadError, match=re.escape(cause)):
+        load_model("classifier", str(model_dir))
+
+
+def test_a_model_naming_products_without_product_scores_is_refused(toy_models, tmp_path):
+    import json
+
+    model_dir = shutil.copytree(toy_models["classifier"], tmp_path / "model")
+    stored = json.loads((model_dir / "shelfscan.json").read_text())
+    (model_dir / "shelfscan.json").write_text(json.dumps({**stored, "products": ["a", "b"]}))
+    with pytest.raises(ModelLoadError, match="no output 'product_scores'"):
+        load_model("classifier", str(model_dir))

@@ -26,8 +26,8 @@ def bottle(index, x, is_target, source="mask", score=None):
     area = 40.0 * 100 if is_target else None
     score = score if score is not None else (0.9 if is_target else 0.1)
     return BottleResult(index, (x, 20.0, x + 40.0, 120.0), 0.9, score,
-                        is_target, 3000.0, area if source == "mask" else None, area,
-                        source if is_target else None)
+                        is_target, "target" if is_target else "other", score, 3000.0,
+                        area if source == "mask" else None, area, source if is_target else None)
 
 
 NEWER = ("folder", "captured_at", "mask_polygon")  # columns scans of this release added

@@ -104,7 +104,7 @@ def test_boxes_crops_and_mask_areas_of_a_reduced_image_are_in_original_pixels():
     (crop,) = image_crops(half, [Detection(det.box, det.score)])
     assert crop.pixels.shape == (375, 250, 3) and crop.original_hw == pytest.approx((750, 500))
     assert (crop.pixels == (250, 20, 200)).all()  # exactly the bar, nothing around it
-    seg = segmenter_input(ClassifiedCrop(crop, 0.9), 160, "stretch")
+    seg = segmenter_input(ClassifiedCrop(crop, 0.9, "target", 0.9, 0.5), 160, "stretch")
     mask = np.ones((160, 160), np.float32)
     assert mask_area_px(mask, seg.content_hw, crop.original_hw) == pytest.approx(750 * 500)
 

@@ -10,6 +10,7 @@ from transforms.bottles import other_bottle
 from transforms.classify import Classify
 from transforms.crops import IMAGES, FanOutCrops
 from transforms.detect import Detect
+from transforms.products import ProductRule
 from transforms.records import DecodedImage, ScanContext
 from transforms.segment import Segment
 from transforms.summarize import Summarize
@@ -40,7 +41,7 @@ def _scan(p, toy_models, side: int = 200):
     images = p | beam.Create(_images(side))
     detected = images | Detect(handler("detector", 4), 64, 0.5, (1,))
     crops = detected["detected"] | FanOutCrops()
-    classified = crops["crops"] | Classify(handler("classifier", 3), 32, "letterbox", 0.5)
+    classified = crops["crops"] | Classify(handler("classifier", 3), 32, "letterbox", ProductRule())
     others = classified["others"] | beam.Map(other_bottle, (), ())
     segmented = classified["targets"] | Segment(handler("segmenter", 2), 16, "stretch", 1.5)
     bottles = (others, segmented["bottles"]) | beam.Flatten()

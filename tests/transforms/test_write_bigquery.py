@@ -1,6 +1,7 @@
 """The BigQuery sink through Beam's WriteToBigQuery (FILE_LOADS via gs://) against real emulators."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import subprocess
@@ -17,8 +18,16 @@ from pipeline.sinks import write_rows
 from transforms.bigquery_table import STAGING_INFIX, TableSpec, parse_table
 from transforms.records import BottleResult, Failure, ImageInfo, ScanContext
 from transforms.rows import failure_row, summary_row
-from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS
-from transforms.write_bigquery import CLUSTER_FIELDS, FAILURES_SUFFIX, Swap, commit_script, json_value, table_options
+from transforms.schema import FAILURE_FIELDS, SUMMARY_FIELDS, bigquery_schema
+from transforms.write_bigquery import (
+    CLUSTER_FIELDS,
+    FAILURES_SUFFIX,
+    Swap,
+    add_columns_sql,
+    commit_script,
+    json_value,
+    table_options,
+)
 
 T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.utc)
 
@@ -26,9 +35,11 @@ T0 = datetime.datetime(2026, 3, 4, 23, 59, 58, 123456, tzinfo=datetime.timezone.
 def scan_rows(scan_id: str, at: datetime.datetime) -> dict[str, list[dict]]:
     """Three images (two bottles, none, one) and one failure, as the Summarize stage makes them."""
     ctx = ScanContext(scan_id, "det@1", "cls@1", "seg@1")
-    target = BottleResult(0, (10.0, 20.0, 50.0, 120.0), 0.9, 0.8, True, 3000.0, 2500.0, 2500.0, "mask")
-    other = BottleResult(1, (60.0, 20.0, 90.0, 110.0), 0.7, 0.1, False, 2100.0)
-    lone = BottleResult(0, (0.0, 0.0, 8.0, 30.0), np.float32(0.5), 0.95, True, 200.0, None, 200.0, "expected")
+    target = BottleResult(0, (10.0, 20.0, 50.0, 120.0), 0.9, 0.8, True, "target", 0.8, 3000.0, 2500.0, 2500.0,
+                          "mask")
+    other = BottleResult(1, (60.0, 20.0, 90.0, 110.0), 0.7, 0.1, False, "other", 0.1, 2100.0)
+    lone = BottleResult(0, (0.0, 0.0, 8.0, 30.0), np.float32(0.5), 0.95, True, "target", 0.95, 200.0, None, 200.0,
+                        "expected")
     summaries = [
         summary_row(ImageInfo("gs://b/shelf/a.jpg", 640, 480, 2), [other, target], ctx, at),
         summary_row(ImageInfo("gs://b/shelf/b.jpg", 320, 240, 0), [], ctx, at + datetime.timedelta(seconds=1)),
@@ -215,3 +226,53 @@ def test_both_tables_swap_in_one_transaction_or_not_at_all(bq_emulator):
     _create_with_rows(client, failures.staged("s", "r1"), ["new-f"], "s")
     client.query(script).result()
     assert (_uris(client, summaries), _uris(client, failures)) == (["new-s"], ["new-f"])
+
+
+def _without_products(fields):
+    """The schema as shelfscan wrote it before products: no `products`, detections without product fields."""
+    old = []
+    for f in fields:
+        if f.name == "products":
+            continue
+        if f.name == "detections":
+            f = dataclasses.replace(f, fields=tuple(s for s in f.fields if not s.name.startswith("product")))
+        old.append(f)
+    return tuple(old)
+
+
+def test_new_top_level_columns_are_added_by_ddl():
+    products = next(f for f in SUMMARY_FIELDS if f.name == "products")
+    sql = add_columns_sql(TableSpec("p", "d", "t"), [products])
+    assert sql == ("ALTER TABLE `p.d.t` ADD COLUMN IF NOT EXISTS `products` "
+                   "ARRAY<STRUCT<product STRING, bottles INT64, area_px FLOAT64, area_ratio FLOAT64, "
+                   "shelf_share_count FLOAT64, shelf_share_area FLOAT64>>")
+
+
+@pytest.mark.slow
+def test_a_table_from_before_products_gains_the_columns_and_keeps_its_rows(bq_emulator):
+    """The new top-level column arrives by DDL, which the emulator applies; the new fields inside `detections`
+    by a schema patch, which real BigQuery applies to the table and the emulator only to its catalog (so its
+    rows do not show them)."""
+    from google.cloud import bigquery
+
+    client = bq_emulator.client()
+    spec = TableSpec(bq_emulator.project, bq_emulator.dataset, "grown")
+    old_fields = _without_products(SUMMARY_FIELDS)
+    client.create_table(bigquery.Table.from_api_repr(
+        {"tableReference": {"projectId": spec.project, "datasetId": spec.dataset, "tableId": spec.table},
+         "schema": bigquery_schema(old_fields), **table_options(old_fields)}))
+    client.query(f"""INSERT INTO {spec.sql} (image_uri, scan_id, processed_at, width, height, bottles, target_bottles,
+        target_area_px, target_area_ratio, detector_version, classifier_version, segmenter_version)
+        VALUES ('gs://b/last_month.jpg', 'november', TIMESTAMP '2026-11-02 10:00:00 UTC', 640, 480, 3, 1, 900.0,
+                0.003, 'd', 'c', 's')""").result()
+
+    write(scan_rows("december", T0), bq_emulator.output("grown"), "december", bq_emulator)
+
+    schema = {f.name: f for f in client.get_table(spec.api).schema}
+    assert "products" in schema and "products" not in [f.name for f in old_fields]
+    assert [f.name for f in schema["detections"].fields][-2:] == ["product", "product_score"]
+    rows = {r["image_uri"]: r for r in bq_emulator.rows("grown")}
+    assert rows["gs://b/last_month.jpg"]["scan_id"] == "november" and not rows["gs://b/last_month.jpg"]["products"]
+    new = rows["gs://b/shelf/a.jpg"]
+    assert [(p["product"], p["bottles"]) for p in new["products"]] == [("target", 1)]
+    assert len(new["detections"]) == 2
