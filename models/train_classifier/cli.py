@@ -31,12 +31,13 @@ import numpy as np
 from models.train_classifier import augment as aug
 from models.train_classifier import metrics as classifier_metrics
 from models.train_classifier import split
-from models.train_classifier.data import NAME_RULE, OTHER, PRODUCT_NAME, SKIP, CropDataError, data_hash
+from models.train_classifier.data import CropDataError, data_hash
 from models.train_classifier.embed_cache import EmbeddingCache
 from models.train_classifier.outputs import reference_summary, summary_lines, upload, write_outputs
 from models.train_classifier.references import DROPPED
 from models.train_classifier.rounds import Example, Inputs, RoundConfig, embed, examples_on, split_summary, train_round
 from models.train_classifier.training_set import drop_near_references, gather, reference_copies, split_sides
+from transforms.products import OTHER, name_problem
 
 _LOG = logging.getLogger("models.train_classifier")
 MIN_PER_CLASS = 10  # below this a validation split holds one or two crops of a class: its AUC means nothing
@@ -63,6 +64,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--references", metavar="DIR",
                    help="DIR/<product>/ holds 3-20 photos of each product (pack shots, web images, phone photos): "
                         "train from them, without labels, on shelf-like copies (local or gs://).")
+    p.add_argument("--reference_detector", default="coco", metavar="NAME|DIR|FILE.onnx",
+                   help="The detector that boxes the product in each reference photo, as the scan will box it "
+                        "(use the scan's --detector); 'none': cut photos on a plain backdrop to the product by its "
+                        "colour, use the others whole.")
     p.add_argument("--reference_copies", type=int, default=REFERENCE_COPIES,
                    help="Shelf-like training copies per reference photo (offline, cached).")
     p.add_argument("--out", required=True, help="Model directory to write (local or gs://).")
@@ -116,8 +121,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--folds and --references exclude each other: reference photos are held out whole, not folded")
     if args.folds == 1 or args.folds < 0:
         p.error("--folds needs K >= 2")
-    if args.positive is not None and (args.positive in (OTHER, SKIP) or not PRODUCT_NAME.match(args.positive)):
-        p.error(f"--positive {args.positive!r} is not a product name; {NAME_RULE} (and not '{OTHER}' or '{SKIP}')")
+    problem = name_problem(args.positive) if args.positive is not None else None
+    if problem:
+        p.error(f"--positive: {problem}")
     if args.reference_copies < 0:
         p.error("--reference_copies needs N >= 0")
     return args

@@ -17,12 +17,11 @@ import numpy as np
 
 from transforms.beam_files import read_text
 from transforms.image_file import CloudError, Limits, decode_image, read_bytes
+from transforms.products import OTHER, name_problem
 
 _LOG = logging.getLogger(__name__)
 
-OTHER, SKIP = "other", "skip"
-PRODUCT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-NAME_RULE = "a product name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+SKIP = "skip"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
@@ -147,11 +146,11 @@ class CropFile:
 def _product_of(label: str, positive: str | None, path: str, count: int) -> str:
     if positive is not None:  # one product against everything else, whatever the other labels say
         return positive if label == positive else OTHER
-    if label == OTHER or PRODUCT_NAME.match(label):
-        return label
-    raise CropDataError(f"{path}: label {label!r} ({count} crops) is not a product name; {NAME_RULE} "
-                        "(or 'other', 'skip'): fix those rows, or pass --positive NAME to train one product "
-                        "against every other label")
+    problem = None if label == OTHER else name_problem(label)
+    if problem:
+        raise CropDataError(f"{path}: label {label!r} ({count} crops) cannot be a product: {problem}; fix those "
+                            "rows, or pass --positive NAME to train one product against every other label")
+    return label
 
 
 def decode_entries(entries: Sequence[dict], skipped: list[str], source: str = "label",
@@ -191,9 +190,13 @@ def read_crops(path: str, positive: str | None = None, group_pattern: str | None
     if passed:
         skipped.append(f"{len(passed)} crops in {path} are labeled '{SKIP}' and are not used")
     crops = decode_entries(entries, skipped, product_of=lambda e: products[e["label"]])
+    return CropFile(path, crops, unlabeled, skipped)
+
+
+def warn_skipped(skipped: Sequence[str]) -> None:
+    """Say what was left out (the first few lines)."""
     for line in skipped[:5]:
         _LOG.warning("not used: %s", line)
-    return CropFile(path, crops, unlabeled, skipped)
 
 
 def products_of(crops: Sequence[LabeledCrop]) -> tuple[str, ...]:
@@ -218,6 +221,7 @@ def load_crops(path: str, positive: str | None = None, group_pattern: str | None
                limit: int | None = None) -> tuple[list[LabeledCrop], list[str]]:
     """The labeled crops of `path` (see read_crops) and the skipped lines; both products and other needed."""
     found = read_crops(path, positive, group_pattern, limit)
+    warn_skipped(found.skipped)
     check_classes(found, positive)
     return found.crops, found.skipped
 

@@ -149,10 +149,22 @@ class ProductHeads:
         return tf.stack([h.logit_tf(embedding) for h in self.heads], axis=1)
 
 
-def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, min_precision: float | None = None) -> tuple[float, str]:
+def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, min_precision: float | None = None,
+                     low: bool = False) -> tuple[float, str]:
     """The decision threshold on validation scores: best F1, or the lowest threshold reaching
-    `min_precision` (most recall at that precision). Returns (threshold, how it was chosen)."""
+    `min_precision` (most recall at that precision). Returns (threshold, how it was chosen).
+
+    low: place a best-F1 threshold just above the highest score it rejects instead of midway down to
+    it; for validation positives that score higher than the crops the model will meet (shelf copies of
+    reference photos against a scan's crops).
+    """
     y_val = np.asarray(y_val) >= 0.5
+    if min_precision is None and low:
+        curve = metrics.pr_curve(y_val, p_val)
+        i = int(np.argmax(curve.f1))
+        below = curve.thresholds[i + 1] if i + 1 < len(curve.thresholds) else curve.thresholds[i]
+        t = float(np.nextafter(below, np.inf)) if i + 1 < len(curve.thresholds) else float(below)
+        return t, f"best validation F1 ({curve.f1[i]:.4f}), at its low edge (validated on reference photos)"
     if min_precision is None:
         t, f1 = metrics.best_f1_threshold(y_val, p_val)
         return t, f"best validation F1 ({f1:.4f})"

@@ -8,8 +8,8 @@ import numpy as np
 
 from models.evaluation import metrics
 from models.train_classifier import confidence
-from models.train_classifier.data import OTHER
-from models.train_classifier.products import decide, names
+from models.train_classifier.products import called as called_by_rule
+from transforms.products import OTHER
 
 MAX_PR_POINTS = 200
 
@@ -90,7 +90,7 @@ def evaluate_products(truth: Sequence[str], product_scores: np.ndarray, threshol
     matrix over the products and other (rows true, columns predicted)."""
     truth = np.asarray(truth, dtype=str)
     scores = np.asarray(product_scores, dtype=np.float64).reshape(len(truth), len(products))
-    called = np.asarray(names(decide(scores, thresholds), products), dtype=str)
+    called = np.asarray(called_by_rule(scores, products, thresholds), dtype=str)
     out = evaluate(truth != OTHER, scores.max(axis=1, initial=0.0), min(thresholds), brands, groups,
                    predicted=called != OTHER, correct=called == truth)
     out["per_product"] = {}

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from models.train_classifier import metrics as classifier_metrics
-from models.train_classifier.products import LEGACY_PRODUCTS, decide, names
+from models.train_classifier.products import LEGACY_PRODUCTS
+from models.train_classifier.products import called as called_by_rule
 from models.train_classifier.references import HELD_OUT_COPIES
 from models.train_classifier.rounds import RoundConfig
 
@@ -56,7 +57,8 @@ def reference_summary(args, data, sides: np.ndarray, near: dict, cfg: RoundConfi
         if c.source == "reference":
             photos.setdefault(c.product, {"train": 0, "val": 0, "test": 0})[side] += 1
     labeled_other = any(not c.label and c.source == "label" for c in data.crops)
-    return {"dir": args.references, "photos": photos, "copies_per_training_photo": cfg.reference_copies,
+    return {"dir": args.references, "photos": photos, "detector": args.reference_detector, "cut": data.cut_how,
+            "copies_per_training_photo": cfg.reference_copies,
             "copies_per_held_out_photo": HELD_OUT_COPIES,
             "negatives": {"from": "crops labeled other" if labeled_other else "unlabeled crops", **near}}
 
@@ -133,7 +135,7 @@ def report(path: Path, out: dict, result, crops, test_crops, summary: str, cfg: 
     examples = result.test_examples
     shown = [test_crops[e.crop] for e in examples]
     scores = result.test_scores
-    called = np.asarray(names(decide(scores, result.thresholds), result.products))
+    called = np.asarray(called_by_rule(scores, result.products, result.thresholds))
     inputs = Inputs(test_crops, cfg, result.products, result.references)
     cams = {}
     for kind, picks in rep.pick_examples([c.product for c in shown], called, scores.max(axis=1),

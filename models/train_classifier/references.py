@@ -18,18 +18,15 @@ from typing import Sequence
 import numpy as np
 
 from models.train_classifier.data import (
-    NAME_RULE,
-    OTHER,
-    PRODUCT_NAME,
-    SKIP,
     CropDataError,
     LabeledCrop,
     folder_entries,
     read_crop,
 )
-from models.train_classifier.shelf_copies import SHELF_COPY_VERSION, CutOut, ShelfCopies, cut_out
+from models.train_classifier.shelf_copies import SHELF_COPY_VERSION, CutOut, ShelfCopies, boxed, cut_out
 from models.train_classifier.split import TEST, TRAIN, VAL
 from transforms.image_file import CloudError
+from transforms.products import name_problem
 
 _LOG = logging.getLogger(__name__)
 
@@ -39,11 +36,7 @@ NEAR_QUANTILE = 0.05  # see near_references
 DROPPED = "dropped"  # the side of an unlabeled crop left out as too close to a product
 
 
-def read_references(root: str) -> tuple[list[LabeledCrop], dict[str, CutOut]]:
-    """One crop per photo under root/<product>/ (pixels = its cut-out box) and the cut-outs by sha256.
-
-    Raises CropDataError for a folder that is no product name or holds fewer than MIN_PHOTOS photos.
-    """
+def _read_photos(root: str) -> list[dict]:
     entries = folder_entries(root.rstrip("/"), None)
     by_product: dict[str, list[dict]] = {}
     for e in entries:
@@ -52,26 +45,63 @@ def read_references(root: str) -> tuple[list[LabeledCrop], dict[str, CutOut]]:
         raise CropDataError(f"--references {root}: no photos found; expected {root}/<product>/*.jpg, "
                             f"{MIN_PHOTOS}-20 photos of each product")
     for product, found in sorted(by_product.items()):
-        if product in (OTHER, SKIP) or not PRODUCT_NAME.match(product):
-            raise CropDataError(f"--references {root}: folder {product!r} is not a product name; {NAME_RULE} "
-                                f"(and not '{OTHER}' or '{SKIP}'): rename it")
+        problem = name_problem(product)
+        if problem:
+            raise CropDataError(f"--references {root}: folder {product!r} cannot name a product: {problem}; "
+                                "rename it")
         if len(found) < MIN_PHOTOS:
             raise CropDataError(f"--references {root}/{product}: {len(found)} photo{'s' if len(found) != 1 else ''}"
                                 f"; each product needs at least {MIN_PHOTOS} (its pack from several sides, any "
                                 "background), so that some can be held out to check the classifier")
-    crops, cuts = [], {}
     for e in entries:
         try:
-            data, pixels = read_crop(e["uri"])
+            e["data"], e["pixels"] = read_crop(e["uri"])
         except (OSError, ValueError, CloudError) as err:  # a reference is chosen by hand: fix it, do not skip it
             raise CropDataError(f"--references: {e['uri']} cannot be read as an image ({type(err).__name__}: "
                                 f"{err}); replace or remove it") from err
-        sha = hashlib.sha256(data).hexdigest()
-        cut = cut_out(pixels)
+    return entries
+
+
+def detector_boxes(photos: Sequence[np.ndarray], detector: str) -> list[tuple[int, int, int, int] | None]:
+    """The best bottle box the detector finds in each photo at its own threshold (None: no bottle), as the scan
+    would box it."""
+    from models.slots import load_model, run_tasks
+    from transforms.detection import detector_input, to_detections
+    from transforms.records import DecodedImage
+
+    model = load_model("detector", detector)
+    meta = model.meta
+    tasks = [detector_input(DecodedImage(f"reference {i}", p), meta.input_size, meta.resize)
+             for i, p in enumerate(photos)]
+    boxes = []
+    for task, outputs in zip(tasks, run_tasks(model, tasks, 8 if meta.input_size else 1)):
+        found = to_detections(task, outputs, meta.threshold, meta.class_filter)
+        boxes.append(tuple(int(round(v)) for v in found[0].box) if found else None)
+    return boxes
+
+
+def read_references(root: str, detector: str | None = None) -> tuple[list[LabeledCrop], dict[str, CutOut], dict]:
+    """One crop per photo under root/<product>/ (pixels = the product's box), the cut-outs by sha256, and
+    how each photo was cut: by `detector`'s best bottle box (a built-in name, a folder or an .onnx file;
+    None: no detector), else by its plain backdrop, else whole.
+
+    Raises CropDataError for a folder that is no product name or holds fewer than MIN_PHOTOS photos.
+    """
+    entries = _read_photos(root)
+    boxes = detector_boxes([e["pixels"] for e in entries], detector) if detector else [None] * len(entries)
+    crops, cuts, how = [], {}, {"detector": 0, "plain_backdrop": 0, "whole_photo": 0}
+    for e, box in zip(entries, boxes):
+        sha = hashlib.sha256(e["data"]).hexdigest()
+        cut = boxed(e["pixels"], box) if box else cut_out(e["pixels"])
+        how["detector" if box else "plain_backdrop" if cut.box else "whole_photo"] += 1
         cuts[sha] = cut
         crops.append(LabeledCrop(uri=e["uri"], product=e["label"], group=f"reference:{e['group']}",
                                  brand=e["label"], sha256=sha, pixels=cut.pixels, source="reference"))
-    return crops, cuts
+    if how["whole_photo"]:
+        _LOG.warning("%d of %d reference photos are used whole: %s", how["whole_photo"], len(entries),
+                     "no bottle found in them and their backdrop is not plain" if detector else
+                     "their backdrop is not plain; --reference_detector boxes the product in them")
+    return crops, cuts, how
 
 
 def split_photos(crops: Sequence[LabeledCrop], val_fraction: float, test_fraction: float,

@@ -200,7 +200,10 @@ def train_round(crops: Sequence[LabeledCrop], sides: np.ndarray, test_crops: Seq
         p_test = classifier.score(np.stack([test_inputs.make(e) for e in test]))[:, None]
     else:
         p_test = heads.predict_proba(embed(test_inputs, test, embedder, cache))
-    chosen = [choose_threshold(y_val[:, k], p_val[:, k], cfg.min_precision) for k in range(len(products))]
+    from_photos = [all(crops[e.crop].source == "reference" for e in val if crops[e.crop].product == p)
+                   for p in products]
+    chosen = [choose_threshold(y_val[:, k], p_val[:, k], cfg.min_precision, low=from_photos[k])
+              for k in range(len(products))]
     return RoundResult(classifier, tuple(products), tuple(t for t, _ in chosen), tuple(r for _, r in chosen),
                        val, y_val, p_val, test, p_test, train, info, references)
 

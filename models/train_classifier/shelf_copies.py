@@ -20,8 +20,7 @@ from PIL import Image
 from models.train_classifier import augment as aug
 
 SHELF_COPY_VERSION = 1  # bump when the code below changes what a (photo, copy, pool) produces
-BORDER_TOLERANCE = 28  # a pixel this close (max over channels) to the border colour is background
-PLAIN_BORDER_SHARE = 0.8  # a background is plain when this share of the border matches its median
+BORDER_TOLERANCE = 20  # a backdrop is plain when 90 % of its border is this close to a colour gradient (max channel)
 MIN_PRODUCT_SHARE = 0.02  # a foreground smaller than this share of the photo is noise: keep the photo
 MARGIN = 0.05  # around the cut-out product, as models.synth's crops and a detector's box leave
 BACKGROUND_SIDE = 256  # backgrounds are kept this small: they are mostly covered
@@ -34,29 +33,56 @@ class CutOut:
 
     pixels: np.ndarray  # H x W x 3 uint8
     mask: np.ndarray | None  # H x W bool
+    box: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 in the photo; None: the whole photo
 
 
 def _border(pixels: np.ndarray) -> np.ndarray:
-    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(np.int16)
+    return np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).astype(np.float64)
+
+
+def _backdrop(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The photo's backdrop as a colour gradient fitted to its border, and how far the border strays from it
+    (the 90th percentile of the border pixels' largest channel difference).
+
+    A studio backdrop falls off with the light, so a plane per channel (a + b x + c y) fits it where one
+    colour would not; it is refitted on the pixels it explains, as a bottle may touch the border.
+    """
+    h, w = pixels.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    coords = np.stack([np.ones((h, w)), xs / w, ys / h], axis=-1)
+    border_coords, border = _border(coords), _border(pixels)
+    fits = np.ones(len(border), bool)
+    for _ in range(3):
+        plane = np.linalg.lstsq(border_coords[fits], border[fits], rcond=None)[0]
+        residual = np.abs(border - border_coords @ plane).max(axis=1)
+        fits = residual <= max(BORDER_TOLERANCE, np.quantile(residual, 0.5))
+    return coords @ plane, float(np.quantile(residual, 0.9))
+
+
+def _touches_opposite_sides(region: np.ndarray) -> bool:
+    """A shelf board, a wall or a table edge crosses the photo; a product stands inside it."""
+    return bool((region[:, 0].any() and region[:, -1].any()) or (region[0].any() and region[-1].any()))
 
 
 def cut_out(pixels: np.ndarray) -> CutOut:
-    """The largest region that differs from the border colour, boxed with a margin; the whole photo
-    when its border is not one plain colour or nothing stands out from it."""
+    """The largest region that differs from the backdrop (the border's colours) and does not cross the photo,
+    boxed with a margin; the whole photo when the backdrop is not plain or nothing stands out from it."""
     from scipy import ndimage
 
-    border = _border(pixels)
-    colour = np.median(border, axis=0)
-    if np.mean(np.abs(border - colour).max(axis=1) <= BORDER_TOLERANCE) < PLAIN_BORDER_SHARE:
+    backdrop, stray = _backdrop(pixels)
+    if stray > BORDER_TOLERANCE:  # a shelf, a room, a texture: no colour to tell the product by
         return CutOut(pixels, None)
-    foreground = np.abs(pixels.astype(np.int16) - colour).max(axis=2) > BORDER_TOLERANCE
+    foreground = np.abs(pixels - backdrop).max(axis=2) > BORDER_TOLERANCE + 2 * stray
     foreground = ndimage.binary_opening(foreground, iterations=2)  # JPEG ringing and dust are not products
     regions, count = ndimage.label(foreground)
-    if count == 0:
-        return CutOut(pixels, None)
-    sizes = np.bincount(regions.ravel())[1:]
-    largest = regions == 1 + int(np.argmax(sizes))
-    if largest.sum() < MIN_PRODUCT_SHARE * largest.size:
+    sizes = np.bincount(regions.ravel(), minlength=count + 1)[1:]
+    largest = None
+    for k in np.argsort(-sizes)[:8]:
+        region = regions == k + 1
+        if not _touches_opposite_sides(region):
+            largest = region
+            break
+    if largest is None or largest.sum() < MIN_PRODUCT_SHARE * largest.size:
         return CutOut(pixels, None)
     rows, cols = np.nonzero(largest.any(axis=1))[0], np.nonzero(largest.any(axis=0))[0]
     h, w = largest.shape
@@ -64,7 +90,16 @@ def cut_out(pixels: np.ndarray) -> CutOut:
     y0, y1 = max(0, rows[0] - my), min(h, rows[-1] + 1 + my)
     x0, x1 = max(0, cols[0] - mx), min(w, cols[-1] + 1 + mx)
     mask = ndimage.binary_fill_holes(largest[y0:y1, x0:x1])  # a white label on white paper is product too
-    return CutOut(np.ascontiguousarray(pixels[y0:y1, x0:x1]), mask)
+    return CutOut(np.ascontiguousarray(pixels[y0:y1, x0:x1]), mask, (int(x0), int(y0), int(x1), int(y1)))
+
+
+def boxed(pixels: np.ndarray, box: tuple[int, int, int, int]) -> CutOut:
+    """The product in a detector's box (x0, y0, x1, y1), with MARGIN around it; its shape is unknown."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = box
+    mx, my = int(MARGIN * (x1 - x0)), int(MARGIN * (y1 - y0))
+    x0, y0, x1, y1 = max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+    return CutOut(np.ascontiguousarray(pixels[y0:y1, x0:x1]), None, (x0, y0, x1, y1))
 
 
 def _shrink(pixels: np.ndarray, side: int) -> np.ndarray:

@@ -24,6 +24,7 @@ from models.train_classifier.data import (
     class_counts,
     decode_entries,
     read_crops,
+    warn_skipped,
 )
 from models.train_classifier.shelf_copies import ShelfCopies
 
@@ -41,6 +42,7 @@ class TrainingSet:
     skipped: list[str]
     trained_from: str  # "labels", "references" or "references+labels"
     cuts: dict  # reference cut-outs by photo hash
+    cut_how: dict  # how many photos were boxed by the detector, cut from a plain backdrop, used whole
     where: str  # what to name in messages: the --data path, or --references DIR
 
     def indices(self, source: str) -> np.ndarray:
@@ -76,9 +78,10 @@ def gather(args) -> TrainingSet:
     found = read_crops(args.data, args.positive, args.group_pattern, args.limit) if args.data else None
     if not args.references:
         check_classes(found, args.positive)
-        crops, photos, cuts = found.crops, [], {}
+        crops, photos, cuts, cut_how = found.crops, [], {}, {}
     else:
-        photos, cuts = refs.read_references(args.references)
+        detector = None if args.reference_detector in ("", "none") else args.reference_detector
+        photos, cuts, cut_how = refs.read_references(args.references, detector)
         crops = _negatives(found, args)
     labeled = [c for c in crops if c.source == "label"]
     products = tuple(sorted({c.product for c in [*labeled, *photos]} - {OTHER}))
@@ -101,9 +104,10 @@ def gather(args) -> TrainingSet:
                                 f"data does not show: the classifier cannot name them; relabel them '{OTHER}'")
     trained_from = "references+labels" if photos and labeled else "references" if photos else "labels"
     skipped = (found.skipped if found else []) + test_skipped
+    warn_skipped(skipped)
     everything = [*crops, *photos]
     return TrainingSet(everything, products, test_crops if args.test_data else everything, skipped, trained_from,
-                       cuts, where)
+                       cuts, cut_how, where)
 
 
 def split_sides(data: TrainingSet, args, k: int = 0, folds_of: np.ndarray | None = None) -> np.ndarray:
@@ -145,7 +149,7 @@ def drop_near_references(data: TrainingSet, sides: np.ndarray, embed_sides, cfg,
     held_out, held_out_products = embed_sides(split.VAL)
     drop, cutoffs = refs.near_references(embed_sides("unlabeled")[0], train, train_products, held_out,
                                          held_out_products)
-    sides = sides.copy()
+    sides = sides.astype(f"<U{max(len(refs.DROPPED), sides.dtype.itemsize // 4)}")  # room for the longer name
     sides[unlabeled[drop]] = refs.DROPPED
     kept = int((~drop).sum())
     info = {"unlabeled": len(unlabeled), "dropped_as_near_a_product": int(drop.sum()), "kept_as_other": kept,

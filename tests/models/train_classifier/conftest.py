@@ -1,10 +1,9 @@
-"""Training data for the classifier tests: synthetic crops labeled by product, reference photos of
-products, and a cheap stand-in embedder."""
+"""Training data for the classifier tests: synthetic crops labeled by product, pack shots of products,
+and a cheap stand-in embedder."""
 import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 PRODUCTS = ("cola_dark", "micellar_rose", "shampoo_leaf")  # sorted, as the trainer orders them
 SYNTH_SEED, SYNTH_SCENES = 3, 12  # 103 crops: 28 micellar_rose, 14 cola_dark, 8 shampoo_leaf, 53 other
@@ -35,36 +34,6 @@ def relabel(crops_jsonl, out, products=PRODUCTS, unlabeled=False):
     return out
 
 
-def pack_shot(brand_name: str, seed: int, index: int) -> Image.Image:
-    """One photo of a synthetic product: the bottle upright or a little tilted, on a plain colour
-    (mostly light) or a blotchy texture."""
-    from models.synth.bottles import BRANDS, render_bottle
-
-    rng = np.random.default_rng([seed, index])
-    brand = next(b for b in BRANDS if b.name == brand_name)
-    sprite = render_bottle(brand, int(rng.uniform(200, 340)), rng).rotate(
-        rng.uniform(-8, 8), expand=True, resample=Image.BICUBIC)
-    width, height = int(sprite.width * rng.uniform(1.3, 2.2)), int(sprite.height * rng.uniform(1.1, 1.5))
-    if rng.uniform() < 0.75:
-        colour = rng.uniform(200, 255, 3) if rng.uniform() < 0.6 else rng.uniform(0, 255, 3)
-        photo = Image.new("RGB", (width, height), tuple(int(v) for v in colour))
-    else:
-        blotches = rng.integers(0, 255, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
-        photo = Image.fromarray(blotches).resize((width, height), Image.BICUBIC)
-    photo.paste(sprite, ((width - sprite.width) // 2 + int(rng.integers(-10, 10)), (height - sprite.height) // 2),
-                sprite)
-    return photo
-
-
-def write_references(root, per_product: int, products=PRODUCTS, seed: int = 0):
-    """root/<product>/NN.jpg, `per_product` photos each."""
-    for k, product in enumerate(products):
-        (root / product).mkdir(parents=True, exist_ok=True)
-        for i in range(per_product):
-            pack_shot(product, seed + 100 * k, i).save(root / product / f"{i:02d}.jpg", quality=92)
-    return root
-
-
 @pytest.fixture(scope="session")
 def synth_crops(tmp_path_factory):
     """models.synth --crops output of SYNTH_SCENES scenes (labels target/other, brand per crop)."""
@@ -83,5 +52,13 @@ def brand_crops(synth_crops, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def references(tmp_path_factory):
-    """4 reference photos of each of PRODUCTS."""
-    return write_references(tmp_path_factory.mktemp("references"), 4)
+    """4 pack shots of each of PRODUCTS (models.synth --references), half on a plain backdrop."""
+    from models.synth.references import write_references
+
+    return write_references(tmp_path_factory.mktemp("references"), 4, PRODUCTS, seed=5)
+
+
+@pytest.fixture(scope="session")
+def unlabeled(synth_crops, tmp_path_factory):
+    """The synthetic crops as a scan writes them for labeling: every label empty."""
+    return relabel(synth_crops / "crops.jsonl", tmp_path_factory.mktemp("unlabeled") / "crops.jsonl", unlabeled=True)
