@@ -262,6 +262,7 @@ def run(argv: Sequence[str] | None = None, embedder=None) -> dict:
 
 
 def main() -> None:
+    from models.slots import ModelLoadError
     from pipeline.logs import configure
     from transforms.image_file import CloudError
 
@@ -278,6 +279,8 @@ def main() -> None:
         run()
     except CropDataError as e:  # the data cannot train a model: say what to do, not where it broke
         sys.exit(f"models.train_classifier: {e}")
+    except ModelLoadError as e:  # --reference_detector names no usable detector; the message names it and why
+        sys.exit(f"models.train_classifier: --reference_detector: {e}")
     except (OSError, CloudError) as e:  # --data unreadable, --out unwritable
         what = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename else str(e)
         sys.exit(f"models.train_classifier: cannot read or write {what}; check --data, --references, --out and "

@@ -36,7 +36,9 @@ NEAR_QUANTILE = 0.05  # see near_references
 DROPPED = "dropped"  # the side of an unlabeled crop left out as too close to a product
 
 
-def _read_photos(root: str) -> list[dict]:
+def list_photos(root: str) -> list[dict]:
+    """The photos under root/<product>/ ({uri, label: product, group}); CropDataError for a folder that is no
+    product name or holds fewer than MIN_PHOTOS photos."""
     entries = folder_entries(root.rstrip("/"), None)
     by_product: dict[str, list[dict]] = {}
     for e in entries:
@@ -53,13 +55,16 @@ def _read_photos(root: str) -> list[dict]:
             raise CropDataError(f"--references {root}/{product}: {len(found)} photo{'s' if len(found) != 1 else ''}"
                                 f"; each product needs at least {MIN_PHOTOS} (its pack from several sides, any "
                                 "background), so that some can be held out to check the classifier")
+    return entries
+
+
+def _decode(entries: list[dict]) -> None:
     for e in entries:
         try:
             e["data"], e["pixels"] = read_crop(e["uri"])
         except (OSError, ValueError, CloudError) as err:  # a reference is chosen by hand: fix it, do not skip it
             raise CropDataError(f"--references: {e['uri']} cannot be read as an image ({type(err).__name__}: "
                                 f"{err}); replace or remove it") from err
-    return entries
 
 
 def detector_boxes(photos: Sequence[np.ndarray], detector: str) -> list[tuple[int, int, int, int] | None]:
@@ -80,14 +85,13 @@ def detector_boxes(photos: Sequence[np.ndarray], detector: str) -> list[tuple[in
     return boxes
 
 
-def read_references(root: str, detector: str | None = None) -> tuple[list[LabeledCrop], dict[str, CutOut], dict]:
-    """One crop per photo under root/<product>/ (pixels = the product's box), the cut-outs by sha256, and
-    how each photo was cut: by `detector`'s best bottle box (a built-in name, a folder or an .onnx file;
-    None: no detector), else by its plain backdrop, else whole.
-
-    Raises CropDataError for a folder that is no product name or holds fewer than MIN_PHOTOS photos.
+def read_references(entries: list[dict],
+                    detector: str | None = None) -> tuple[list[LabeledCrop], dict[str, CutOut], dict]:
+    """One crop per photo of `list_photos` (pixels = the product's box), the cut-outs by sha256, and how each
+    photo was cut: by `detector`'s best bottle box (a built-in name, a folder or an .onnx file; None: no
+    detector), else by its plain backdrop, else whole. CropDataError for a photo that cannot be read.
     """
-    entries = _read_photos(root)
+    _decode(entries)
     boxes = detector_boxes([e["pixels"] for e in entries], detector) if detector else [None] * len(entries)
     crops, cuts, how = [], {}, {"detector": 0, "plain_backdrop": 0, "whole_photo": 0}
     for e, box in zip(entries, boxes):

@@ -80,9 +80,10 @@ def gather(args) -> TrainingSet:
         check_classes(found, args.positive)
         crops, photos, cuts, cut_how = found.crops, [], {}, {}
     else:
+        listed = refs.list_photos(args.references)
+        crops = _negatives(found, args)  # before the photos are read: no detector loads for a run that cannot train
         detector = None if args.reference_detector in ("", "none") else args.reference_detector
-        photos, cuts, cut_how = refs.read_references(args.references, detector)
-        crops = _negatives(found, args)
+        photos, cuts, cut_how = refs.read_references(listed, detector)
     labeled = [c for c in crops if c.source == "label"]
     products = tuple(sorted({c.product for c in [*labeled, *photos]} - {OTHER}))
     if args.positive and photos and set(products) != {args.positive}:
