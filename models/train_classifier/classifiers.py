@@ -60,36 +60,45 @@ def grad_cam(features: np.ndarray, logit_from_features: Callable[[Any], Any]) ->
 
 
 class FrozenClassifier:
-    """Frozen backbone + a head from models.train_classifier.heads."""
+    """Frozen backbone + per-product heads (models.train_classifier.heads.ProductHeads)."""
 
-    def __init__(self, backbone: Backbone, head):
-        self.backbone, self.head = backbone, head
-        self.description = (f"{head.name} head on frozen EfficientNet-Lite0 global-average-pooled "
-                            f"1280-d embeddings at {backbone.input_size}")
+    def __init__(self, backbone: Backbone, heads):
+        self.backbone, self.heads = backbone, heads
+        self.description = (f"{heads.name} head{'s, one-vs-rest per product,' if len(heads.products) > 1 else ''} "
+                            f"on frozen EfficientNet-Lite0 global-average-pooled 1280-d embeddings at "
+                            f"{backbone.input_size}")
 
-    def score(self, inputs: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        out = [self.head.predict_proba(self.backbone.embed(inputs[i:i + batch_size]))
-               for i in range(0, len(inputs), batch_size)]
-        return np.concatenate(out) if out else np.zeros(0)
-
-    def cam(self, inputs: np.ndarray) -> np.ndarray:
-        """[B, h, w] evidence for "target" per position; exact CAM for logreg, Grad-CAM otherwise."""
+    def cam(self, inputs: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """[B, h, w] evidence for product column `columns[b]` per position; exact CAM for logreg,
+        Grad-CAM otherwise."""
         import tensorflow as tf
 
         features = self.backbone.features(inputs)
-        if hasattr(self.head, "cam"):
-            return self.head.cam(features)
-        return grad_cam(features, lambda a: self.head.logit_tf(tf.reduce_mean(a, axis=(1, 2))))
+        out = np.zeros(features.shape[:3], np.float32)
+        for k in np.unique(columns):
+            rows, head = np.nonzero(columns == k)[0], self.heads.heads[k]
+            if hasattr(head, "cam"):
+                out[rows] = head.cam(features[rows])
+            else:
+                out[rows] = grad_cam(features[rows], lambda a, h=head: h.logit_tf(tf.reduce_mean(a, axis=(1, 2))))
+        return out
 
     def serving_fn(self):
-        """crops uint8 [B,S,S,3] -> {"scores": P(target) [B]}."""
+        """crops uint8 [B,S,S,3] -> {"scores": [B]} for one product; with several, also
+        {"product_scores": [B, P]} and scores = the highest product probability."""
         import tensorflow as tf
 
-        extractor, head = self.backbone.extractor, self.head
+        extractor, heads = self.backbone.extractor, self.heads
 
-        def serve(crops):
-            embedding = extractor(tf.cast(crops, tf.float32), training=False)
-            return {"scores": tf.sigmoid(head.logit_tf(embedding))}
+        if len(heads.products) == 1:
+            def serve(crops):
+                embedding = extractor(tf.cast(crops, tf.float32), training=False)
+                return {"scores": tf.sigmoid(heads.heads[0].logit_tf(embedding))}
+        else:
+            def serve(crops):
+                embedding = extractor(tf.cast(crops, tf.float32), training=False)
+                product_scores = tf.sigmoid(heads.logits_tf(embedding))
+                return {"scores": tf.reduce_max(product_scores, axis=1), "product_scores": product_scores}
 
         return serve
 
@@ -116,7 +125,7 @@ class FineTunedClassifier:
         out = [self._logits(inputs[i:i + batch_size])[:, 0] for i in range(0, len(inputs), batch_size)]
         return expit(np.concatenate(out).astype(np.float64)) if out else np.zeros(0)
 
-    def cam(self, inputs: np.ndarray) -> np.ndarray:
+    def cam(self, inputs: np.ndarray, columns: np.ndarray) -> np.ndarray:
         features = np.asarray(self.spatial(inputs.astype(np.float32), training=False))
         return grad_cam(features, self._head)
 

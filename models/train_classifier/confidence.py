@@ -25,10 +25,13 @@ def wilson(successes: int, trials: int, level: float = 0.95) -> tuple[float, flo
     return round(float(ci.low), 4), round(float(ci.high), 4)
 
 
-def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[str], threshold: float,
+def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[str], predicted: Sequence[bool],
               rounds: int = 1000, seed: int = 0) -> dict[str, tuple[float, float] | None]:
-    """2.5 and 97.5 percentiles of AUC and F1 over source images drawn with replacement (None if undefined)."""
-    y, p = np.asarray(labels, bool), np.asarray(scores, float)
+    """2.5 and 97.5 percentiles of AUC and F1 over source images drawn with replacement (None if undefined).
+
+    predicted: what was called positive (scores >= threshold, or a rule over several products).
+    """
+    y, p, called_all = np.asarray(labels, bool), np.asarray(scores, float), np.asarray(predicted, bool)
     names, index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     members = [np.nonzero(index == g)[0] for g in range(len(names))]
     if len(members) < 2 or y.all() or not y.any():
@@ -37,7 +40,7 @@ def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[
     aucs, f1s = [], []
     for _ in range(rounds):
         pick = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        yy, called = y[pick], p[pick] >= threshold
+        yy, called = y[pick], called_all[pick]
         if 0 < yy.sum() < len(pick):
             aucs.append(metrics.roc_auc(yy, p[pick]))
             f1s.append(2 * (yy & called).sum() / (yy.sum() + called.sum()))
@@ -47,13 +50,14 @@ def bootstrap(labels: Sequence[bool], scores: Sequence[float], groups: Sequence[
             for name, values in (("auc", aucs), ("f1", f1s))}
 
 
-def intervals(m: dict, labels, scores, groups, seed: int = 0) -> dict:
+def intervals(m: dict, labels, scores, groups, predicted, correct, seed: int = 0) -> dict:
     """95 % intervals for the accuracy, precision, recall, AUC and F1 of the metrics dict `m`
-    (models.train_classifier.metrics)."""
+    (models.train_classifier.metrics); predicted: what `m` counted as called positive; correct:
+    which crops it called right (with several products, a called product can be the wrong one)."""
     c = m["confusion"]
-    return {"accuracy": wilson(c["tp"] + c["tn"], m["n"]), "precision": wilson(c["tp"], c["tp"] + c["fp"]),
+    return {"accuracy": wilson(int(np.sum(correct)), m["n"]), "precision": wilson(c["tp"], c["tp"] + c["fp"]),
             "recall": wilson(c["tp"], c["tp"] + c["fn"]),
-            **bootstrap(labels, scores, groups, m["threshold"], seed=seed)}
+            **bootstrap(labels, scores, groups, predicted, seed=seed)}
 
 
 def small_split_warning(n: int, n_target: int, images: int) -> str | None:

@@ -117,10 +117,54 @@ def make_head(name: str):
     raise ValueError(f"unknown head {name!r}; expected 'logreg' or 'mlp'")
 
 
-def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, min_precision: float | None = None) -> tuple[float, str]:
+class ProductHeads:
+    """One binary head per product, each fitted one-vs-rest (that product against everything else).
+
+    One-vs-rest rather than a softmax: each product's probability stays calibrated on its own, so
+    each gets its own threshold, and a bottle of none of the products is low on every column
+    instead of being spread over them. With one product this is exactly that product's head.
+    """
+
+    def __init__(self, name: str, products: tuple[str, ...]):
+        self.name, self.products = name, products
+        self.heads = [make_head(name) for _ in products]
+        self.info: dict = {}
+
+    def fit(self, x, y, x_val, y_val, seed: int = 0) -> "ProductHeads":
+        """y, y_val: [N, P] (soft) one-hot rows; an all-zero row is "other"."""
+        for k, head in enumerate(self.heads):
+            head.fit(x, y[:, k], x_val, y_val[:, k], seed=seed)
+        self.info = self.heads[0].info if len(self.heads) == 1 else {
+            "head": self.name, "per_product": {p: h.info for p, h in zip(self.products, self.heads)}}
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """[N, P] one probability per product."""
+        return np.stack([h.predict_proba(x) for h in self.heads], axis=1) if len(x) else np.zeros((0, len(self.heads)))
+
+    def logits_tf(self, embedding):
+        """[B, P] logits in TensorFlow."""
+        import tensorflow as tf
+
+        return tf.stack([h.logit_tf(embedding) for h in self.heads], axis=1)
+
+
+def choose_threshold(y_val: np.ndarray, p_val: np.ndarray, min_precision: float | None = None,
+                     low: bool = False) -> tuple[float, str]:
     """The decision threshold on validation scores: best F1, or the lowest threshold reaching
-    `min_precision` (most recall at that precision). Returns (threshold, how it was chosen)."""
+    `min_precision` (most recall at that precision). Returns (threshold, how it was chosen).
+
+    low: place a best-F1 threshold just above the highest score it rejects instead of midway down to
+    it; for validation positives that score higher than the crops the model will meet (shelf copies of
+    reference photos against a scan's crops).
+    """
     y_val = np.asarray(y_val) >= 0.5
+    if min_precision is None and low:
+        curve = metrics.pr_curve(y_val, p_val)
+        i = int(np.argmax(curve.f1))
+        below = curve.thresholds[i + 1] if i + 1 < len(curve.thresholds) else curve.thresholds[i]
+        t = float(np.nextafter(below, np.inf)) if i + 1 < len(curve.thresholds) else float(below)
+        return t, f"best validation F1 ({curve.f1[i]:.4f}), at its low edge (validated on reference photos)"
     if min_precision is None:
         t, f1 = metrics.best_f1_threshold(y_val, p_val)
         return t, f"best validation F1 ({f1:.4f})"

@@ -18,12 +18,13 @@ def test_bootstrap_is_wide_for_few_images_and_none_without_both_classes():
     rng = np.random.default_rng(0)
     y = np.array([1, 0] * 10, bool)
     p = np.where(y, 0.6, 0.4) + rng.normal(0, 0.15, len(y))
-    few = bootstrap(y, p, [f"img{i % 3}" for i in range(len(y))], 0.5)
-    many = bootstrap(np.tile(y, 20), np.tile(p, 20) + rng.normal(0, 0.01, 400), [str(i) for i in range(400)], 0.5)
+    few = bootstrap(y, p, [f"img{i % 3}" for i in range(len(y))], p >= 0.5)
+    noisy = np.tile(p, 20) + rng.normal(0, 0.01, 400)
+    many = bootstrap(np.tile(y, 20), noisy, [str(i) for i in range(400)], noisy >= 0.5)
     for name in ("auc", "f1"):
         assert few[name][1] - few[name][0] > many[name][1] - many[name][0]
-    assert bootstrap(y, p, ["one"] * len(y), 0.5) == {"auc": None, "f1": None}
-    assert bootstrap(np.ones(5, bool), np.ones(5), list("abcde"), 0.5) == {"auc": None, "f1": None}
+    assert bootstrap(y, p, ["one"] * len(y), p >= 0.5) == {"auc": None, "f1": None}
+    assert bootstrap(np.ones(5, bool), np.ones(5), list("abcde"), np.ones(5, bool)) == {"auc": None, "f1": None}
 
 
 def test_small_split_words():

@@ -12,22 +12,9 @@ from models.train_classifier.cli import run
 from models.train_classifier.data import CropDataError, load_crops
 from models.train_classifier.embed_cache import EmbedItem, cache_key
 from models.train_classifier.heads import choose_threshold
+from tests.models.train_classifier.conftest import TinyEmbedder
 
 SYNTH_SEED, SYNTH_SCENES = 3, 4  # 35 crops, 12 targets; every split side sees both classes
-
-
-class TinyEmbedder:
-    """Colour layout of the letterboxed input: 8 x 8 cell means per channel (192-d)."""
-
-    version = "tiny-test-embedder-1"
-
-    def __init__(self):
-        self.calls = 0
-
-    def embed(self, batch: np.ndarray) -> np.ndarray:
-        self.calls += len(batch)
-        b = batch.astype(np.float32).reshape(len(batch), 8, 28, 8, 28, 3).mean(axis=(2, 4))
-        return b.reshape(len(batch), -1) / 255.0
 
 
 @pytest.fixture(scope="module")
