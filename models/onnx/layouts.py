@@ -10,7 +10,8 @@ and `num_detections` [B], N = max_detections, padded with zeros: what the Detect
 - "rtdetr": boxes [B, N, 4] normalized cx, cy, w, h and class logits [B, N, C] (RT-DETR, D-FINE,
   Hugging Face `pred_boxes` / `logits`); the best N (query, class) pairs by sigmoid score, no NMS.
 - "od_api": `detection_boxes`, `detection_scores`, `detection_classes`, optional `num_detections`
-  (a TF Object Detection API model through tf2onnx); passed through.
+  (a TF Object Detection API model through tf2onnx; `--graphdef` exports name them `detection_boxes:0`...);
+  passed through.
 - "ultralytics_nms": one output [B, N, 6] of x0, y0, x1, y1 in input pixels, score, class: Ultralytics'
   NMS-free models (YOLOv10, YOLO26) and any export with `nms=True`; passed through.
 - "ultralytics_rtdetr": one output [B, N, 4+C] of normalized cx, cy, w, h and C class probabilities
@@ -51,9 +52,9 @@ def find_layout(outputs: Sequence[Output], class_count: int | None = None) -> La
 
     class_count: the number of class names the model's metadata gives, when it gives them.
     """
-    by_name = {o.name: o for o in outputs}
-    if all(name in by_name for name in OD_API[:3]):
-        return Layout("od_api", tuple(name for name in OD_API if name in by_name))
+    od_api = {tensor_name(o.name): o.name for o in outputs}
+    if all(name in od_api for name in OD_API[:3]):
+        return Layout("od_api", tuple(od_api[name] for name in OD_API if name in od_api))
     boxes = [o for o in outputs if len(o.shape) == 3 and o.shape[2] == 4]
     rest = [o for o in outputs if len(o.shape) == 3 and o not in boxes]
     if boxes and rest:
@@ -77,7 +78,7 @@ def decode(layout: Layout, raw: Mapping[str, np.ndarray], input_hw: tuple[int, i
            nms_iou: float = NMS_IOU, max_detections: int = MAX_DETECTIONS) -> dict[str, np.ndarray]:
     """A batch of raw outputs in `layout` -> OD-API outputs (module docstring)."""
     if layout.name == "od_api":
-        return {name: np.asarray(raw[name], np.float32) for name in layout.outputs}
+        return {tensor_name(name): np.asarray(raw[name], np.float32) for name in layout.outputs}
     if layout.name == "rtdetr":
         per_image = [rtdetr_image(boxes, sigmoid(logits), max_detections)
                      for boxes, logits in zip(*(raw[n] for n in layout.outputs))]
@@ -88,6 +89,11 @@ def decode(layout: Layout, raw: Mapping[str, np.ndarray], input_hw: tuple[int, i
     else:
         per_image = [ultralytics_image(p, input_hw, nms_iou, max_detections) for p in raw[layout.outputs[0]]]
     return padded(per_image, max_detections)
+
+
+def tensor_name(name: str) -> str:
+    """An output's name without TensorFlow's ':0', which tf2onnx keeps on a frozen graph's outputs."""
+    return name.removesuffix(":0")
 
 
 def ultralytics_image(prediction: np.ndarray, input_hw: tuple[int, int], nms_iou: float,

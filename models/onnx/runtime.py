@@ -45,6 +45,9 @@ def open_session(slot: str, uri: str, path: Path):
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # its warnings about unused initializers are not the user's business
+    # Idle pool threads that spin take the cores the scan's other models, decoding and Beam share: on 2 busy
+    # cores the coco SSD ran 1.4x faster without (docs/BENCHMARKS.md, ONNX Runtime beside TensorFlow)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=providers(ort.get_available_providers()))
     except Exception as e:  # onnxruntime raises its own pybind types (InvalidProtobuf, Fail, NotImplemented...)

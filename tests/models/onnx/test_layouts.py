@@ -60,3 +60,15 @@ def test_ultralytics_metadata_is_read_as_literals_only():
     assert image_size("[640, 640]") == 640 and image_size("640") == 640
     assert image_size("[480, 640]") is None
     assert COCO80[39] == "bottle" and len(COCO80) == 80
+
+
+def test_a_frozen_graph_export_keeps_tensorflow_names_and_reads_as_od_api():
+    names = ("detection_boxes:0", "detection_scores:0", "detection_classes:0", "num_detections:0")
+    layout = find_layout([Output(n, ("b", 100, 4) if "boxes" in n else ("b", 100) if "num" not in n else ("b",))
+                          for n in names])
+    assert layout == Layout("od_api", names)
+    raw = {names[0]: np.ones((1, 2, 4)), names[1]: np.array([[0.9, 0.1]]), names[2]: np.array([[44, 1]]),
+           names[3]: np.array([2])}
+    out = decode(layout, raw, (300, 300))
+    assert sorted(out) == sorted(n[:-2] for n in names)
+    np.testing.assert_allclose(out["detection_scores"], [[0.9, 0.1]], rtol=1e-6)
