@@ -4,9 +4,10 @@
     python -m pipeline.evaluate --truth instances.json [--target_category NAME] --summaries ...
 
 The truth is a models.synth truth.jsonl or a COCO instances.json (as labeling tools export).
-Prints one JSON object, then a readable table. detection_ap* are COCO box AP of the boxes the scan kept,
-those scoring at least the detector's threshold; `python -m models.evaluation` scores the detector at every
-score, so its AP is the detector's own.
+Prints one JSON object, then a readable table and, for a scan whose rows name products, a table per
+product (models/evaluation/products.py: a synthetic brand or a COCO category name is the product).
+detection_ap* are COCO box AP of the boxes the scan kept, those scoring at least the detector's threshold;
+`python -m models.evaluation` scores the detector at every score, so its AP is the detector's own.
 """
 from __future__ import annotations
 
@@ -14,12 +15,21 @@ import argparse
 import json
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from models.evaluation.coco_ap import ScoredImage, box_ap
 from models.evaluation.metrics import DetectionCounts, detection_counts, drop_ignored, match_greedy
+from models.evaluation.products import (
+    Bottle,
+    ProductScores,
+    left_out,
+    product_table,
+    shares_from_row,
+    target_rule,
+    truth_product,
+)
 from models.evaluation.truth import Truth, TruthError, TruthImage, add_truth_options, truth_from_options
 from pipeline.help_format import DefaultsHelpFormatter
 
@@ -93,28 +103,30 @@ def _for_ap(image: TruthImage, dets: list[dict]) -> ScoredImage:
                        np.asarray([d["detection_score"] for d in dets], np.float64))
 
 
-def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: float = 0.5) -> dict[str, Any]:
-    """Detection and target precision/recall, exact target counts, and area errors of matched targets.
+def row_products(rows: Iterable[dict]) -> tuple[str, ...]:
+    """The products the scan's classifier knows, in its order, from the rows' `products` entries."""
+    found: dict[str, None] = {}
+    for row in rows:
+        found.update((entry["product"], None) for entry in row.get("products") or ())
+    return tuple(found)
 
-    Target metrics and area errors need a truth that says which bottles are targets; without one
-    they are left out and `notes` says so.
-    """
-    truth = _as_truth(truth)
-    det, tgt = DetectionCounts(0, 0, 0), DetectionCounts(0, 0, 0)
-    exact, rel_errors, sources, missing = 0, [], {"mask": 0, "expected": 0}, 0
-    scored, for_ap = 0, []
-    for image, row in pair_rows(truth.images, rows):
-        if row is None:
-            missing += 1
-            continue
-        scored += 1
-        dets = row["detections"]
-        det += _detections(image, dets, iou)
-        for_ap.append(_for_ap(image, dets))
-        if not truth.has_targets:
-            continue
-        pred_t = [d for d in dets if d["is_target"]]
-        true_t = [b for b in image.bottles if b.is_target]
+
+def _per_product(paired: list[tuple[TruthImage, dict]], products: tuple[str, ...], iou: float) -> dict[str, dict]:
+    scores = ProductScores(products, iou)
+    for image, row in paired:
+        scores.add([Bottle(b.box, truth_product(b.product, b.is_target, products), b.area_px)
+                    for b in image.bottles],
+                   [Bottle(d["box"], d["product"], d["area_px"], d["product_score"]) for d in row["detections"]],
+                   shares_from_row(row, products))
+    return scores.result()
+
+
+def _targets(paired: list[tuple[TruthImage, dict]], is_target: Callable, iou: float) -> dict[str, Any]:
+    """Target precision/recall, exact target counts and area errors of matched targets."""
+    tgt, exact, rel_errors, sources = DetectionCounts(0, 0, 0), 0, [], {"mask": 0, "expected": 0}
+    for image, row in paired:
+        pred_t = [d for d in row["detections"] if d["is_target"]]
+        true_t = [b for b in image.bottles if is_target(b.product, b.is_target)]
         matched = match_greedy(_boxes(pred_t), [d["target_score"] for d in pred_t], _boxes(true_t), iou)
         tgt += DetectionCounts(int((matched >= 0).sum()), int((matched < 0).sum()),
                                len(true_t) - int((matched >= 0).sum()))
@@ -124,34 +136,70 @@ def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: flo
                 truth_area = true_t[j].area_px
                 rel_errors.append(abs(d["area_px"] - truth_area) / max(truth_area, 1))
                 sources[d["area_source"]] = sources.get(d["area_source"], 0) + 1
+    errors = np.asarray(rel_errors)
+    return {
+        "target_precision": round(tgt.precision, 4),
+        "target_recall": round(tgt.recall, 4),
+        "target_tp": tgt.tp, "target_fp": tgt.fp, "target_fn": tgt.fn,
+        "target_count_exact": round(exact / len(paired), 4) if paired else 0.0,
+        "area_median_rel_error": round(float(np.median(errors)), 4) if len(errors) else None,
+        "area_p90_rel_error": round(float(np.percentile(errors, 90)), 4) if len(errors) else None,
+        "matched_targets": len(errors),
+        "area_source_counts": sources,
+    }
+
+
+def score(truth: Truth | Sequence[TruthImage | dict], rows: list[dict], iou: float = 0.5) -> dict[str, Any]:
+    """Detection and target precision/recall, exact target counts, area errors of matched targets, and
+    per product (when the rows name products) precision, recall, exact counts and share-of-shelf error.
+
+    A scan of several products counts every product bottle as a target, in the truth too. Target
+    metrics need a truth that says which bottles are targets (or products); without one they are left
+    out and `notes` says so.
+    """
+    truth = _as_truth(truth)
+    products = row_products(rows)
+    det, missing, for_ap, paired = DetectionCounts(0, 0, 0), 0, [], []
+    for image, row in pair_rows(truth.images, rows):
+        if row is None:
+            missing += 1
+            continue
+        paired.append((image, row))
+        det += _detections(image, row["detections"], iou)
+        for_ap.append(_for_ap(image, row["detections"]))
     result: dict[str, Any] = {
-        "images": scored,
+        "images": len(paired),
         "images_without_summary": missing,
         "detection_precision": round(det.precision, 4),
         "detection_recall": round(det.recall, 4),
         "detection_tp": det.tp, "detection_fp": det.fp, "detection_fn": det.fn,
         **box_ap(for_ap, "detection"),
     }
-    if truth.has_targets:
-        errors = np.asarray(rel_errors)
-        result.update({
-            "target_precision": round(tgt.precision, 4),
-            "target_recall": round(tgt.recall, 4),
-            "target_tp": tgt.tp, "target_fp": tgt.fp, "target_fn": tgt.fn,
-            "target_count_exact": round(exact / scored, 4) if scored else 0.0,
-            "area_median_rel_error": round(float(np.median(errors)), 4) if len(errors) else None,
-            "area_p90_rel_error": round(float(np.percentile(errors, 90)), 4) if len(errors) else None,
-            "matched_targets": len(errors),
-            "area_source_counts": sources,
-        })
-    if truth.notes:
-        result["notes"] = list(truth.notes)
+    is_target = target_rule(products, truth.has_targets)
+    if is_target is not None:
+        result.update(_targets(paired, is_target, iou))
+    notes = list(truth.notes)
+    if not products:
+        notes.append("per-product metrics left out: the rows name no products (a scan from before products)")
+    elif reason := left_out(products, truth.has_targets):
+        notes.append(reason)
+    else:
+        named = [(image, row) for image, row in paired if row.get("products")]
+        result["products"] = _per_product(named, products, iou)
+        if len(named) < len(paired):
+            notes.append(f"per-product metrics over the {len(named)} of {len(paired)} images whose rows name "
+                         "products (the others come from a scan before products)")
+    if notes:
+        result["notes"] = notes
     return result
 
 
 def table(result: dict[str, Any]) -> str:
-    width = max(len(k) for k in result)
-    return "\n".join(f"{k.ljust(width)}  {'; '.join(v) if k == 'notes' else v}" for k, v in result.items())
+    """The result as `name  value` lines, then the per-product table when there is one."""
+    lines = {k: v for k, v in result.items() if k != "products"}
+    width = max(len(k) for k in lines)
+    text = "\n".join(f"{k.ljust(width)}  {'; '.join(v) if k == 'notes' else v}" for k, v in lines.items())
+    return text + (f"\n\n{product_table(result['products'])}" if "products" in result else "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,11 +210,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--summaries", required=True, help="Parquet file, directory or glob of summaries")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as found")
     args = parser.parse_args(argv)
+    rows = read_summaries(args.summaries)
     try:
-        truth = truth_from_options(args)
+        truth = truth_from_options(args, products=row_products(rows))  # COCO categories named after products
     except TruthError as e:
         sys.exit(f"pipeline.evaluate: {e}")
-    result = score(truth, read_summaries(args.summaries), args.iou)
+    result = score(truth, rows, args.iou)
     print(json.dumps(result))
     print()
     print(table(result))

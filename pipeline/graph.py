@@ -106,7 +106,7 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
 
     if cfg.crops_output:
         ((classified["targets"], classified["others"]) | "AllCrops" >> beam.Flatten()
-         | "WriteCrops" >> WriteCrops(cfg.crops_output))
+         | "WriteCrops" >> WriteCrops(cfg.crops_output, cls.meta.products))
 
     bottles = (others, segmented["bottles"]) | "AllBottles" >> beam.Flatten()
     late_failures = ((classified["failures"], segmented["failures"]) | "LateFailures" >> beam.Flatten()

@@ -9,6 +9,7 @@ import shlex
 from apache_beam.metrics.metric import MetricsFilter
 
 from transforms.bigquery_table import looks_like_bigquery
+from transforms.classify import PRODUCT_NAMESPACE
 from transforms.progress import FAILURE_NAMESPACE
 
 _LOG = logging.getLogger("pipeline.report")
@@ -22,6 +23,7 @@ class ScanReport:
     Beam job alone.
     failure_types: "stage/error_type" -> inputs.
     failure_examples: "stage/error_type" -> one failure's "uri: message", for the most common types.
+    products: (product, bottles) in the classifier's order; the table names each when there are several.
     """
 
     scan_id: str
@@ -38,6 +40,7 @@ class ScanReport:
     models: str = ""  # "detector X, classifier Y, segmenter Z"
     note: str | None = None  # what the user must know about these results
     next_steps: tuple[tuple[str, str], ...] = ()  # (row name, text): where crops went, the command to run next
+    products: tuple[tuple[str, int], ...] = ()
 
     @property
     def images_per_s(self) -> float:
@@ -52,7 +55,7 @@ class ScanReport:
             ("scan_id", self.scan_id),
             ("images", f"{self.images} ({self.images - self.failures} summarized, {self.failures} failed)"),
             ("bottles", self.bottles),
-            ("targets", self.targets),
+            *self._targets(),
             ("failures", f"{self.failures}" + (f": {kinds}" if kinds else "")),
             *(("", f"{kind}, e.g. {_clip(self.failure_examples[kind])}") for kind, _ in common[:EXAMPLES]
               if kind in self.failure_examples),
@@ -69,6 +72,14 @@ class ScanReport:
         rows.extend(self.next_steps)
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+    def _targets(self) -> list[tuple[str, object]]:
+        """The targets row; with several products, one row more for each, with its share of the bottles."""
+        if len(self.products) < 2:
+            return [("targets", self.targets)]
+        return [("targets", f"{self.targets} (bottles of any of the {len(self.products)} products)"),
+                *(("", f"{name} {n} ({n / self.bottles:.0%} of the bottles)" if self.bottles else f"{name} {n}")
+                  for name, n in self.products)]
 
 
 EXAMPLES = 3  # failure types the closing table shows an example of
@@ -139,19 +150,27 @@ def counter(result, name: str) -> int:
     return sum(_value(c) for c in found)
 
 
-def failure_types(result) -> dict[str, int]:
-    found = result.metrics().query(MetricsFilter().with_namespace(FAILURE_NAMESPACE))["counters"]
+def _by_name(result, namespace: str) -> dict[str, int]:
+    """Counter name -> value, for the counters a stage names as it goes (one per failure type, per product)."""
     out: dict[str, int] = {}
-    for c in found:
+    for c in result.metrics().query(MetricsFilter().with_namespace(namespace))["counters"]:
         out[c.key.metric.name] = out.get(c.key.metric.name, 0) + _value(c)
-    return {k: v for k, v in out.items() if v}
+    return out
 
 
-def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0) -> ScanReport:
+def failure_types(result) -> dict[str, int]:
+    return {k: v for k, v in _by_name(result, FAILURE_NAMESPACE).items() if v}
+
+
+def scan_report(result, scan_id: str, output: str, wall_s: float, pipeline_s: float = 0.0,
+                products: tuple[str, ...] = ()) -> ScanReport:
+    """products: the classifier's, in its order; each gets its bottles (zero included) in the table."""
     summaries = counter(result, "summaries_written")
     failures = counter(result, "failures_written")
+    bottles = _by_name(result, PRODUCT_NAMESPACE)
     return ScanReport(scan_id, summaries + failures, counter(result, "bottles_detected"),
-                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result))
+                      counter(result, "targets"), failures, wall_s, output, pipeline_s, failure_types(result),
+                      products=tuple((name, bottles.get(name, 0)) for name in products))
 
 
 def with_failure_examples(report: ScanReport, output: str) -> ScanReport:

@@ -116,7 +116,7 @@ def run(argv: list[str] | None = None, started: float | None = None, checked: bo
     models, note = models_line(cfg.detector.uri, cfg.classifier.uri, cfg.segmenter.uri)
     steps = next_steps(cfg.crops_output, scan.output, input_roots(cfg.patterns[:1])[0] if cfg.patterns else None,
                        cfg.classifier.uri == "demo")
-    done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s)
+    done = scan_report(result, cfg.scan_id, where, time.monotonic() - started, job_s, cfg.classifier.meta.products)
     return dataclasses.replace(with_failure_examples(done, scan.output), report=report, models=models, note=note,
                                next_steps=steps)
 

@@ -12,6 +12,7 @@ from transforms.products import ProductRule
 
 FAILURES = "failures"
 OTHERS = "others"
+PRODUCT_NAMESPACE = "shelfscan.products"  # one counter per product, its bottles: the closing table names them
 
 
 class Classify(beam.PTransform):
@@ -49,6 +50,7 @@ class _Split(beam.DoFn):
         self._batches.inc()
         if classified.is_product:
             self._targets.inc()
+            beam.metrics.Metrics.counter(PRODUCT_NAMESPACE, classified.product).inc()
             yield classified
         else:
             yield beam.pvalue.TaggedOutput(OTHERS, classified)

@@ -60,25 +60,30 @@ class _WriteJpeg(beam.DoFn):
         yield record
 
 
-def _write_index(records: list[dict], prefix: str) -> None:
+def _write_index(records: list[dict], prefix: str, products: tuple[str, ...]) -> None:
     with FileSystems.create(FileSystems.join(prefix, "crops.jsonl")) as f:
         for record in least_certain_first(records):
             f.write((json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+    # The labeling page's product list (models.label.products): the classifier's products keep its number
+    # keys in the classifier's order, products the scan never predicted included.
+    with FileSystems.create(FileSystems.join(prefix, "crops.products.json")) as f:
+        f.write((json.dumps({"products": list(products)}, indent=1) + "\n").encode("utf-8"))
 
 
 class WriteCrops(beam.PTransform):
-    """ClassifiedCrop -> PREFIX/crops/*.jpg and PREFIX/crops.jsonl (one file, so the index is sorted).
+    """ClassifiedCrop -> PREFIX/crops/*.jpg, PREFIX/crops.jsonl (one file, so the index is sorted) and
+    PREFIX/crops.products.json (the classifier's products, for the labeling page).
 
     The index holds a small record per crop and is written by one worker: fine for the crops a
     person can label, not meant for a whole archive's worth of detections.
     """
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, products: tuple[str, ...]):
         super().__init__()
-        self._prefix = prefix
+        self._prefix, self._products = prefix, products
 
     def expand(self, classified):
         records = classified | "WriteJpegs" >> beam.ParDo(_WriteJpeg(self._prefix))
         return (records
                 | "Gather" >> beam.combiners.ToList()
-                | "WriteIndex" >> beam.Map(_write_index, self._prefix))
+                | "WriteIndex" >> beam.Map(_write_index, self._prefix, self._products))

@@ -6,7 +6,9 @@
 DIR is a `python -m models.synth --out DIR --count N --seed S --crops` output (a seed the models
 were not trained on); instances.json is COCO ground truth, as labeling tools export it. Inputs are
 made as the scan makes them (transforms.*), models are loaded through the slot contract. Prints
-one JSON object.
+one JSON object on stdout, and the classifier's scores per product as a table on stderr: on the true
+boxes, each product's precision, recall, exact counts and share-of-shelf error (areas from the truth),
+a synthetic brand or a COCO category name being the product (models/evaluation/products.py).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import numpy as np
 from models import builtin
 from models.evaluation import metrics
 from models.evaluation.coco_ap import AP_SCORE_FLOOR, ScoredImage, box_ap
+from models.evaluation.products import Bottle, ProductScores, product_table, target_rule, truth_product
 from models.evaluation.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from models.slots import run_tasks
 from transforms.crop_geometry import cut
@@ -117,24 +120,48 @@ def _classifier_scores(labels: np.ndarray, scores: np.ndarray, threshold: float,
             f"{prefix}_crops": len(labels), f"{prefix}_targets": int(labels.sum())}
 
 
-def evaluate_classifier(model, scenes: list[LabeledImage], batch_size: int, min_visible: float = 0.5) -> dict:
-    """AUC and precision/recall at the stored threshold over every truth crop, and over the crops of
-    bottles at least `min_visible` visible (the ones `models.synth --crops` writes for labeling)."""
-    meta, timer = model.meta, _Timer(model.fn)
+def _per_crop(outputs: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """A batch's outputs, one dict per crop."""
+    return [{name: values[i] for name, values in outputs.items()} for i in range(len(outputs["scores"]))]
+
+
+def _products(scenes: list[LabeledImage], decided: list[str], products: tuple[str, ...]) -> dict[str, dict]:
+    """Per-product scores of the classifier's decisions on the true boxes, areas from the truth."""
+    scores, crops = ProductScores(products), iter(decided)
+    for scene in scenes:
+        areas = [None if np.isnan(a) else float(a) for a in scene.areas]
+        truth = [Bottle(box, truth_product(name, is_target, products), area)
+                 for box, name, is_target, area in zip(scene.boxes, scene.products, scene.is_target, areas)]
+        scores.add(truth, [b._replace(product=next(crops)) for b in truth])
+    return scores.result()
+
+
+def evaluate_classifier(model, scenes: list[LabeledImage], batch_size: int, min_visible: float = 0.5,
+                        has_targets: bool = True) -> dict:
+    """AUC and precision/recall of `scores` at the stored threshold over every truth crop, and over the crops
+    of bottles at least `min_visible` visible (the ones `models.synth --crops` writes for labeling); then per
+    product, its bottles decided as the scan decides them (`meta.product_rule()`).
+
+    For a classifier of several products a target is a bottle of any of them; `has_targets`: whether the
+    truth says which bottles are targets (it must, for a classifier whose one product is `target`)."""
+    meta, timer, rule = model.meta, _Timer(model.fn), model.meta.product_rule()
+    is_target = target_rule(meta.products, has_targets)
     inputs, labels, shares = [], [], []
     for scene in scenes:
-        for box, label, share in zip(scene.boxes, scene.is_target, scene.visible):
+        for box, name, target, share in zip(scene.boxes, scene.products, scene.is_target, scene.visible):
             inputs.append(fit(cut(scene.pixels, box), meta.input_size, meta.resize)[0])
-            labels.append(bool(label))
+            labels.append(is_target(name, target))
             shares.append(share)
-    scores = np.concatenate([np.asarray(timer(np.stack(b))["scores"]).reshape(-1)
-                             for b in _batches(inputs, batch_size)])
-    labels, shares = np.array(labels), np.array(shares, np.float64)
+    outputs = [crop for b in _batches(inputs, batch_size) for crop in _per_crop(timer(np.stack(b)))]
+    scores = np.array([float(np.asarray(out["scores"]).reshape(-1)[0]) for out in outputs])
+    labels, shares = np.array(labels, bool), np.array(shares, np.float64)
     result = _classifier_scores(labels, scores, meta.threshold, "classifier")
     if not np.isnan(shares).all():  # COCO truth has no visible shares
         visible = shares >= min_visible
         result.update(_classifier_scores(labels[visible], scores[visible], meta.threshold, "classifier_visible50"))
-    return {**result, "classifier_threshold": meta.threshold, "classifier_crops_per_s": round(timer.rate, 2)}
+    decided = [rule.decide(rule.scores(out))[0] for out in outputs]
+    return {**result, "classifier_threshold": meta.threshold, "classifier_crops_per_s": round(timer.rate, 2),
+            "classifier_products": _products(scenes, decided, meta.products)}
 
 
 def _mask_on_crop(prob: np.ndarray, content_hw: tuple[int, int], crop_hw: tuple[int, int]) -> np.ndarray:
@@ -188,8 +215,11 @@ def run(argv: Sequence[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if slice_options_problem(args):
         sys.exit(f"models.evaluation: {slice_options_problem(args)}")
+    # the classifier first: a COCO truth counts the categories named after its products as bottles
+    classifier = load("classifier", args.classifier, args.trust_model_code) if args.classifier else None
+    products = classifier.meta.products if classifier else ()
     try:
-        truth = truth_from_options(args, args.images)
+        truth = truth_from_options(args, args.images, products)
         scenes = list(iter_labeled(truth, with_mask=True, limit=args.limit))
     except TruthError as e:
         sys.exit(f"models.evaluation: {e}")
@@ -197,23 +227,28 @@ def run(argv: Sequence[str] | None = None) -> dict:
     notes = list(truth.notes)
     evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,
                   "segmenter": evaluate_segmenter}
+    options = {"detector": {}, "classifier": {"has_targets": truth.has_targets}}
     for slot, evaluate in evaluators.items():
         uri = getattr(args, slot)
         if not uri:
             continue
-        if slot == "classifier" and not truth.has_targets:
+        if slot == "classifier" and target_rule(products, truth.has_targets) is None:
             notes.append("classifier left out: the truth does not say which bottles are targets")
             continue
         if slot == "segmenter" and not any(s.has_mask.any() for s in scenes):
             notes.append("segmenter left out: the truth has no masks")
             continue
         result[f"{slot}_uri"] = uri
-        model = load(slot, uri, args.trust_model_code)
-        slicing = {"slices": slice_plan(args, model.meta.extra)} if slot == "detector" else {}
-        result.update(evaluate(model, scenes, args.batch_size, **slicing))
+        model = classifier if slot == "classifier" else load(slot, uri, args.trust_model_code)
+        if slot == "detector":
+            options["detector"]["slices"] = slice_plan(args, model.meta.extra)
+        result.update(evaluate(model, scenes, args.batch_size, **options.get(slot, {})))
     if notes:
         result["notes"] = notes
     print(json.dumps(result))
+    if "classifier_products" in result:
+        print(f"classifier per product, on the true boxes:\n{product_table(result['classifier_products'])}",
+              file=sys.stderr)
     return result
 
 

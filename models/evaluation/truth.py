@@ -31,6 +31,7 @@ class TruthBottle:
     area_px: float | None  # visible pixels (the mask's); None without a mask
     visible_share: float | None = None  # visible part of the whole bottle (models.synth only)
     segmentation: Any = None  # COCO polygons or RLE; models.synth masks come from the instance map
+    product: str | None = None  # what the bottle is: its models.synth brand or COCO category name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,8 @@ class TruthImage:
         """From one truth.jsonl record (docs/CONTRACTS.md)."""
         bottles = tuple(TruthBottle(tuple(float(v) for v in b["box"]), bool(b["is_target"]),
                                     float(b["area_px"]) if b.get("area_px") is not None else None,
-                                    b.get("visible_share", 1.0)) for b in record["bottles"])
+                                    b.get("visible_share", 1.0), product=b.get("brand"))
+                        for b in record["bottles"])
         return cls(record["image"], int(record.get("width", 0)), int(record.get("height", 0)), bottles,
                    mask=record.get("mask"))
 
@@ -83,13 +85,14 @@ def is_coco(path: str | Path) -> bool:
 
 
 def read_truth(path: str | Path, bottle_categories: Sequence[str] = (), target_categories: Sequence[str] = (),
-               images_dir: str | Path | None = None) -> Truth:
+               images_dir: str | Path | None = None, products: Sequence[str] = ()) -> Truth:
     """Read truth.jsonl (or a models.synth folder) or a COCO instances.json.
 
     For COCO, bottles are the `bottle_categories` (names or ids; default: named "bottle" or under
-    supercategory "bottle", else id 44) plus the `target_categories`, which are the user's product.
-    Without target categories, target metrics are left out. `images_dir` is the folder the
-    file_names are relative to (default: found beside the file).
+    supercategory "bottle", else id 44) plus the `target_categories`, which are the user's product,
+    plus the categories named after one of `products` (a classifier's). Without target categories,
+    target metrics are left out. `images_dir` is the folder the file_names are relative to (default:
+    found beside the file).
     """
     if not is_coco(path):
         if bottle_categories or target_categories:
@@ -103,7 +106,7 @@ def read_truth(path: str | Path, bottle_categories: Sequence[str] = (), target_c
         return Truth(str(path), Path(images_dir) if images_dir else root,
                      tuple(TruthImage.from_record(r) for r in records), True)
     try:
-        return _from_coco(coco.read_coco(path), bottle_categories, target_categories, images_dir)
+        return _from_coco(coco.read_coco(path), bottle_categories, target_categories, images_dir, products)
     except coco.CocoError as e:
         raise TruthError(str(e)) from None
 
@@ -120,35 +123,50 @@ def add_truth_options(parser: argparse.ArgumentParser, *aliases: str) -> None:
                              "Without one, target metrics are left out.")
 
 
-def truth_from_options(args: argparse.Namespace, images_dir: str | None = None) -> Truth:
+def truth_from_options(args: argparse.Namespace, images_dir: str | None = None, products: Sequence[str] = ()) -> Truth:
     """read_truth with the options of add_truth_options."""
     def split(values: list[str]) -> list[str]:
         return [part for value in values for part in value.split(",") if part.strip()]
 
-    return read_truth(args.truth, split(args.bottle_category), split(args.target_category), images_dir)
+    return read_truth(args.truth, split(args.bottle_category), split(args.target_category), images_dir, products)
 
 
 def _names(found: coco.CocoFile, ids: set[int]) -> str:
     return ", ".join(f"{found.categories[i]} ({i})" for i in sorted(ids)) or "none"
 
 
+def _default_bottles(found: coco.CocoFile, named: set[int]) -> set[int]:
+    """The default bottle categories; none at all is fine when products already name some."""
+    try:
+        return coco.default_bottle_categories(found)
+    except coco.CocoError:
+        if named:
+            return set()
+        raise
+
+
 def _from_coco(found: coco.CocoFile, bottle_categories: Sequence[str], target_categories: Sequence[str],
-               images_dir: str | Path | None) -> Truth:
+               images_dir: str | Path | None, products: Sequence[str] = ()) -> Truth:
     targets = coco.resolve_categories(found, target_categories, "--target_category")
+    named = {cid for cid, name in found.categories.items() if name in products}
     bottles = (coco.resolve_categories(found, bottle_categories, "--bottle_category") if bottle_categories
-               else coco.default_bottle_categories(found)) | targets
+               else _default_bottles(found, named)) | targets | named
     notes = [f"bottles: COCO categories {_names(found, bottles)}"]
     if targets:
         notes.append(f"targets: {_names(found, targets)}")
     else:
         notes.append("no target category given (--target_category NAME): target metrics left out")
+    unnamed = [p for p in products if p not in found.categories.values() and not (p == "target" and targets)]
+    if unnamed:
+        notes.append(f"no category named after products {', '.join(unnamed)}: none of them in this truth")
     images = []
     for entry in found.images:
         kept = [o for o in entry.objects if o.category_id in bottles]
         images.append(TruthImage(
             entry.file_name, entry.width, entry.height,
             tuple(TruthBottle(o.box, (o.category_id in targets) if targets else None, o.area_px,
-                              o.visible_share, o.segmentation) for o in kept if not o.iscrowd),
+                              o.visible_share, o.segmentation, found.categories[o.category_id])
+                  for o in kept if not o.iscrowd),
             ignore=tuple(o.box for o in kept if o.iscrowd)))
     path = Path(found.path)
     root = Path(images_dir) if images_dir else _image_root(path, [i.image for i in images])
@@ -179,6 +197,7 @@ class LabeledImage:
     visible: np.ndarray  # [K] visible share of each bottle's silhouette (NaN where unknown)
     has_mask: np.ndarray  # [K] bool: the bottle's pixels are in `instances`
     ignore: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 4)))  # [M, 4] crowd regions
+    products: tuple[str | None, ...] = ()  # [K] each bottle's brand or category name (TruthBottle.product)
 
 
 def _open_rgb(path: Path, truth_path: str) -> np.ndarray:
@@ -225,7 +244,8 @@ def load_labeled(truth_path: str, root: Path, image: TruthImage, with_mask: bool
         boxes=np.array([b.box for b in bottles], np.float64).reshape(-1, 4),
         is_target=np.array([bool(b.is_target) for b in bottles], bool),
         areas=column(b.area_px for b in bottles), visible=column(b.visible_share for b in bottles),
-        has_mask=has_mask, ignore=np.array(image.ignore, np.float64).reshape(-1, 4))
+        has_mask=has_mask, ignore=np.array(image.ignore, np.float64).reshape(-1, 4),
+        products=tuple(b.product for b in bottles))
 
 
 def iter_labeled(truth: Truth, with_mask: bool = True, limit: int | None = None) -> Iterator[LabeledImage]:

@@ -1,9 +1,10 @@
 """Label crops in the browser: `python -m models.label crops.jsonl` (or a folder of crops, local or gs://).
 
 Serves a page on 127.0.0.1 and prints its URL. Crops show least certain first, with the shelf around them
-when their photo can be read; T target, O other, S skip, Shift+O the rest of the page other, U undo, arrows
-move, N/P next/previous page, Z the whole photo. Every label is saved to the crops.jsonl at once; stop the
-server with Ctrl-C.
+when their photo can be read; keys 1-9 label products 1-9 (named on the page, where more can be added; T
+is the single product `target` of older lists), O other, S skip, Shift+O the rest of the page other, U undo,
+arrows move, N/P next/previous page, Z the whole photo. Every label is saved to the crops.jsonl at once; stop
+the server with Ctrl-C.
 """
 from __future__ import annotations
 
@@ -24,7 +25,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="A folder or gs:// prefix whose images the page may show besides the list's own "
                         "folder, e.g. the scanned photos, for the shelf around each crop (repeatable). "
                         "Nothing outside these is ever read.")
+    p.add_argument("--products", type=_names, default=None, metavar="A,B,C",
+                   help="Products to offer, e.g. those your classifier knows, in its order: they take the number "
+                        "keys after those an earlier session kept (crops.products.json); the products the list "
+                        "names (labels, the scan's predictions) and those added on the page follow.")
     return p.parse_args(argv)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _photos_line(store: LabelStore, server) -> str | None:
@@ -40,7 +49,7 @@ def _photos_line(store: LabelStore, server) -> str | None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
-        store = LabelStore(args.source)
+        store = LabelStore(args.source, products=args.products or ())
     except LabelError as e:
         sys.exit(f"models.label: {e}")
     try:
@@ -50,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
               "pick a free port, or another --port", file=sys.stderr)
         sys.exit(2)
     counts = store.counts()
-    print(f"labeling {counts['total']} crops ({counts['labeled']} labeled) in {store.path}\n"
+    keys = "  ".join(f"{k} {name}" for k, name in enumerate(store.products[:9], 1))
+    if len(store.products) > 9:
+        keys += f"  (+{len(store.products) - 9} more on the page)"
+    print(f"labeling {counts['total']} crops ({counts['labeled']} labeled) in {store.path}; products: {keys}\n"
           f"open {server.url}  (Ctrl-C stops; labels are already saved)", flush=True)
     if line := _photos_line(store, server):
         print(f"models.label: {line}", file=sys.stderr, flush=True)

@@ -142,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if len(positions) > MAX_PAGE:
                     raise BadRequest(f"at most {MAX_PAGE} crops at a time")
                 self._json(self.store.label_many(positions, _field(body, "label", str)))
+            elif path == "/api/products":
+                self._json(self.store.add_product(_field(body, "name", str)))
             elif path == "/api/undo":
                 positions, counts = self.store.undo()
                 self._json({"positions": positions, **counts})

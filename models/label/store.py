@@ -6,16 +6,18 @@ half-written file: at worst the label being made is lost.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
 import tempfile
 import threading
-from typing import Any
+from typing import Any, Sequence
 
+from models.label import products as names
 from transforms.beam_files import read_text
 
-LABELS = ("target", "other", "skip")  # skip: not usable (no bottle, two bottles); training leaves it out
+OTHER_LABELS = ("other", "skip")  # skip: not usable (no bottle, two bottles); training leaves it out
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 INDEX_NAME = "crops.jsonl"
 
@@ -34,7 +36,7 @@ def _exists(uri: str) -> bool:
     return _fs().exists(uri)
 
 
-def write_atomically(uri: str, text: str) -> None:
+def write_atomically(uri: str, text: str, mime_type: str = "application/jsonl") -> None:
     """Replace `uri` with `text` so that a reader sees the old file or the new one, never a mix."""
     if "://" not in uri:
         folder = os.path.dirname(os.path.abspath(uri))
@@ -52,7 +54,7 @@ def write_atomically(uri: str, text: str) -> None:
                 os.unlink(tmp)
             raise
         return
-    with _fs().create(uri, mime_type="application/jsonl") as f:  # one object, visible once complete
+    with _fs().create(uri, mime_type=mime_type) as f:  # one object, visible once complete
         f.write(text.encode("utf-8"))
 
 
@@ -74,6 +76,12 @@ def folder_records(folder: str) -> list[dict]:
     return [{"uri": uri, "label": "", "group": uri} for uri in sorted(set(found))]
 
 
+def score(record: dict) -> float | None:
+    """The classifier's score for a row: its predicted product's (`product_score`), else `target_score`."""
+    value = record.get("product_score", record.get("target_score"))
+    return None if value is None else float(value)
+
+
 def certainty_order(records: list[dict]) -> list[int]:
     """Record positions, least certain first (by `uncertainty`, else the score's distance from the row's
     threshold, 0.5 without one)."""
@@ -81,8 +89,8 @@ def certainty_order(records: list[dict]) -> list[int]:
         r = records[i]
         if r.get("uncertainty") is not None:
             return (-float(r["uncertainty"]), i)
-        if r.get("target_score") is not None:
-            return (abs(float(r["target_score"]) - float(r.get("threshold") or 0.5)), i)
+        if (value := score(r)) is not None:
+            return (abs(value - float(r.get("threshold") or 0.5)), i)
         return (0.0, i)
     return sorted(range(len(records)), key=key)
 
@@ -109,33 +117,37 @@ class Filter:
             return False
         if self.predicted and predicted(record) != self.predicted:
             return False
-        score = record.get("target_score")
-        if self.min_score is not None and (score is None or float(score) < self.min_score):
+        value = score(record)
+        if self.min_score is not None and (value is None or value < self.min_score):
             return False
-        return self.max_score is None or (score is not None and float(score) <= self.max_score)
+        return self.max_score is None or (value is not None and value <= self.max_score)
 
 
 def predicted(record: dict) -> str | None:
-    """The classifier's label for a row: its `predicted`, else its score against its threshold."""
-    if record.get("predicted"):
-        return str(record["predicted"])
-    score, threshold = record.get("target_score"), record.get("threshold")
-    if score is None or threshold is None:
+    """The classifier's label for a row: its `product` (a scan with several products writes it), its
+    `predicted`, else its score against its threshold (a single-target scan)."""
+    for field in ("product", "predicted"):
+        if record.get(field):
+            return str(record[field])
+    value, threshold = score(record), record.get("threshold")
+    if value is None or threshold is None:
         return None
-    return "target" if float(score) >= float(threshold) else "other"
+    return names.LEGACY_TARGET if value >= float(threshold) else "other"
 
 
 class LabelStore:
-    """Labels of the crops in one crops.jsonl; thread-safe, saved on every change.
+    """Labels of the crops in one crops.jsonl and the products they name; thread-safe, saved on every change.
 
     source: a crops.jsonl, or a folder of crops (its crops.jsonl is used, or made from the images).
+    products: products to offer besides those the file and its sidecar name (the scan's classifier's).
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, products: Sequence[str] = ()):
         self.path = index_path(source)
         self.base = _fs().split(self.path)[0]
+        self.products_path = names.sidecar_path(self.path)
         if _exists(self.path):
-            self.records = [json.loads(line) for line in read_text(self.path).splitlines() if line.strip()]
+            self.records = _read_rows(self.path)
         elif not source.endswith(".jsonl"):
             self.records = folder_records(source)
         else:
@@ -143,14 +155,25 @@ class LabelStore:
                              "DIR writes DIR/crops.jsonl) or a folder of crop images")
         if not self.records:
             raise LabelError(f"no crops in {source}: expected a crops.jsonl or a folder of images")
-        for n, r in enumerate(self.records, 1):
-            if not isinstance(r, dict) or "uri" not in r:
-                raise LabelError(f"{self.path}:{n}: expected a JSON object with a 'uri'")
-            r.setdefault("label", "")
+        for problem in map(names.name_problem, products):
+            if problem:
+                raise LabelError(f"--products: {problem}")
+        saved = self._read_products()
+        self.products = names.product_list(saved, products, names.named_by(self.records))
+        self._saved_products = tuple(saved)
         self.order = certainty_order(self.records)  # display position -> record position
         self._position = {record: position for position, record in enumerate(self.order)}
         self._history: list[tuple[Change, ...]] = []  # one entry per request, so a bulk label undoes at once
         self._lock = threading.Lock()
+
+    def _read_products(self) -> list[str]:
+        if not _exists(self.products_path):
+            return []
+        try:
+            return names.parse_sidecar(read_text(self.products_path))
+        except ValueError as e:
+            raise LabelError(f"{self.products_path}: {e}; fix or delete it (it only keeps the products' "
+                             "order; labels are in the crops.jsonl)") from None
 
     def record(self, position: int) -> dict:
         """The row shown at display `position` (IndexError if there is none)."""
@@ -164,11 +187,16 @@ class LabelStore:
         return uri if "://" in uri or uri.startswith("/") else _fs().join(self.base, uri)
 
     def counts(self) -> dict[str, Any]:
+        """How far labeling is: totals, the crops per label (`labels`: each product, other, skip) and the
+        products in key order. `unknown`: rows whose label is none of these nor empty (an older or hand-edited
+        file); they count neither as labeled nor as left, and the page shows their label as it is."""
         labels = [r["label"] or "" for r in self.records]
-        counts = {name: labels.count(name) for name in LABELS}
+        per_label = collections.Counter(labels)
+        counts = {name: per_label[name] for name in (*self.products, *OTHER_LABELS)}
         done = sum(counts.values())
         unlabeled = [p for p, i in enumerate(self.order) if not labels[i]]
-        return {"total": len(labels), "labeled": done, "unlabeled": len(labels) - done, **counts,
+        return {"total": len(labels), "labeled": done, "unlabeled": len(unlabeled),
+                "unknown": len(labels) - done - len(unlabeled), "labels": counts, "products": list(self.products),
                 "first_unlabeled": unlabeled[0] if unlabeled else None, "can_undo": bool(self._history),
                 "file": self.path}
 
@@ -185,7 +213,7 @@ class LabelStore:
         out = []
         for position in positions:
             r = self.record(position)
-            out.append({"position": position, "label": r["label"] or "", "target_score": r.get("target_score"),
+            out.append({"position": position, "label": r["label"] or "", "score": score(r),
                         "threshold": r.get("threshold"), "predicted": predicted(r),
                         "name": r["uri"].rsplit("/", 1)[-1], "group": r.get("group", "")})
         return out
@@ -196,8 +224,10 @@ class LabelStore:
 
     def label_many(self, positions: list[int], label: str) -> dict:
         """Label the crops at display `positions` with one save, undone as one step; returns the counts."""
-        if label not in LABELS:
-            raise LabelError(f"unknown label {label!r}; expected one of {LABELS}")
+        if label not in (*self.products, *OTHER_LABELS):
+            hint = "; add it as a product first" if names.is_product(label) else ""
+            raise LabelError(f"unknown label {str(label)[:80]!r}: expected a product "
+                             f"({', '.join(self.products)}), other or skip{hint}")
         if not positions:
             raise LabelError("no crops to label")
         for position in positions:
@@ -209,6 +239,20 @@ class LabelStore:
             for i in records:
                 self.records[i]["label"] = label
             self._save()
+            return self.counts()
+
+    def add_product(self, name: str) -> dict:
+        """Offer `name` as the next product (saved in the sidecar at once); returns the counts."""
+        shown = name if len(name) <= 80 else name[:80] + "…"  # the error quotes it; a long one still fails
+        if problem := names.name_problem(shown):
+            raise LabelError(problem)
+        with self._lock:
+            if name in self.products:
+                raise LabelError(f"{name!r} is already product {self.products.index(name) + 1}")
+            if len(self.products) >= names.MAX_PRODUCTS:
+                raise LabelError(f"at most {names.MAX_PRODUCTS} products; label the rest other")
+            self.products = (*self.products, name)
+            self._save_products()
             return self.counts()
 
     def undo(self) -> tuple[list[int], dict]:
@@ -224,3 +268,26 @@ class LabelStore:
 
     def _save(self) -> None:
         write_atomically(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
+        self._save_products()
+
+    def _save_products(self) -> None:
+        # written once labeling starts or a product is added, so merely opening a list writes nothing
+        if self.products != self._saved_products:
+            write_atomically(self.products_path, names.sidecar_text(self.products), "application/json")
+            self._saved_products = self.products
+
+
+def _read_rows(path: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            raise LabelError(f"{path}:{n}: not JSON ({e}); fix or remove the line") from None
+        if not isinstance(row, dict) or not isinstance(row.get("uri"), str):
+            raise LabelError(f"{path}:{n}: expected a JSON object with a 'uri'")
+        row.setdefault("label", "")
+        rows.append(row)
+    return rows

@@ -1,3 +1,3 @@
-from models.synth.generator import main
+from models.synth.cli import main
 
 main()

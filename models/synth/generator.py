@@ -1,27 +1,20 @@
 """Synthetic retail-shelf photos with exact ground truth: boxes, visible areas, instance masks.
 
-    python -m models.synth --out DIR --count N --seed S [--crops] [--max_side PX | --size WxH] [--coco]
-
-`--size 4032x3024` makes every scene that size (a 12 MP phone photo); truth is in its pixels as always.
-The bundled samples are `python -m models.synth --out pipeline/samples --count 5 --seed 7 --max_side 1000`.
-The bottles (a target brand, its decoys, ordinary shelf neighbours) are in models/synth/bottles.py.
-Scene i of seed S is drawn from its own generator, seeded (S, i), so the same seed gives
-byte-identical files.
+`python -m models.synth` writes them (models/synth/cli.py). The bottles (a target brand, its decoys,
+ordinary shelf neighbours) are in models/synth/bottles.py; how crops are labeled (by target or by brand)
+in models/synth/products.py. Scene i of seed S is drawn from its own generator, seeded (S, i), so the
+same seed gives byte-identical files.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import re
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from models.synth.bottles import BRANDS, Brand, render_bottle
-from models.synth.truth import write_coco
+from models.synth.products import BY_TARGET, Labeling
 
 MIN_VISIBLE_SHARE = 0.35  # a bottle hidden more than this by others is not placed
 CROP_MIN_VISIBLE_SHARE = 0.5
@@ -29,7 +22,7 @@ CROP_MARGIN = 0.05
 
 # ---------------------------------------------------------------- backgrounds
 
-def _background(width: int, height: int, rng: np.random.Generator) -> tuple[Image.Image, list[int]]:
+def shelf_background(width: int, height: int, rng: np.random.Generator) -> tuple[Image.Image, list[int]]:
     """Wall or texture, plus 1-3 shelf boards; returns the image and the shelf-top y of each row."""
     small_w, small_h = max(8, width // 4), max(8, height // 4)
     ys, xs = np.mgrid[0:small_h, 0:small_w].astype(np.float32)
@@ -90,7 +83,7 @@ def scene(seed: int, index: int, max_side: int = 4000,
     width, height = _image_size(rng, max_side)  # drawn even when fixed: the rest of the scene draws alike
     if size is not None:
         width, height = size
-    image, shelf_tops = _background(width, height, rng)
+    image, shelf_tops = shelf_background(width, height, rng)
     instances = np.zeros((height, width), np.uint8)
     wanted = 0 if rng.random() < 0.08 else int(rng.integers(1, 21))
     per_row = max(1, int(np.ceil(wanted / len(shelf_tops))))
@@ -120,7 +113,7 @@ def scene(seed: int, index: int, max_side: int = 4000,
             image.paste(sprite, (x, y), sprite)
             bottles.append({"brand": brand.name, "is_target": brand.is_target})
             full_areas.append(placed)
-    image, instances = _photo_effects(image, instances, rng)
+    image, instances = photo_effects(image, instances, rng)
     return image, instances, _truth(instances, bottles, full_areas)
 
 
@@ -151,7 +144,7 @@ def _place(instances: np.ndarray, alpha: np.ndarray, x: int, y: int, k: int,
     return full
 
 
-def _photo_effects(image: Image.Image, instances: np.ndarray, rng: np.random.Generator):
+def photo_effects(image: Image.Image, instances: np.ndarray, rng: np.random.Generator):
     """Perspective, lighting, colour cast, blur and noise: what a phone camera does to a shelf."""
     width, height = image.size
     if rng.random() < 0.5:
@@ -217,9 +210,9 @@ def _dumps(obj) -> str:
 
 
 def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, max_side: int = 4000,
-             size: tuple[int, int] | None = None) -> Path:
+             size: tuple[int, int] | None = None, labeling: Labeling = BY_TARGET) -> Path:
     """Write `count` scenes of `seed` (images/, masks/, truth.jsonl; crops too when asked), each
-    `size` (width, height) when given."""
+    `size` (width, height) when given; crops are labeled and filed as `labeling` says."""
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
@@ -233,14 +226,14 @@ def generate(out_dir: str | Path, count: int, seed: int, crops: bool = False, ma
         truth_lines.append(_dumps({"image": f"images/{name}.jpg", "mask": f"masks/{name}.png",
                                    "width": image.width, "height": image.height, "bottles": bottles}))
         if crops:
-            crop_lines += _write_crops(out, name, image, bottles)
+            crop_lines += _write_crops(out, name, image, bottles, labeling)
     (out / "truth.jsonl").write_text("".join(line + "\n" for line in truth_lines))
     if crops:
         (out / "crops.jsonl").write_text("".join(line + "\n" for line in crop_lines))
     return out
 
 
-def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) -> list[str]:
+def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict], labeling: Labeling) -> list[str]:
     lines = []
     for k, bottle in enumerate(bottles, start=1):
         if bottle["visible_share"] < CROP_MIN_VISIBLE_SHARE:
@@ -249,45 +242,9 @@ def _write_crops(out: Path, name: str, image: Image.Image, bottles: list[dict]) 
         mx, my = CROP_MARGIN * (x1 - x0), CROP_MARGIN * (y1 - y0)
         box = (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(image.width, int(np.ceil(x1 + mx))),
                min(image.height, int(np.ceil(y1 + my))))
-        label = "target" if bottle["is_target"] else "other"
+        label = labeling.label(bottle["brand"])
         uri = f"crops/{label}/{name}_{k:02d}.jpg"
         (out / "crops" / label).mkdir(parents=True, exist_ok=True)
         image.crop(box).save(out / uri, "JPEG", quality=90)
         lines.append(_dumps({"uri": uri, "label": label, "group": f"images/{name}.jpg", "brand": bottle["brand"]}))
     return lines
-
-
-MIN_SIDE = 240  # the shortest side _image_size draws: room for a shelf row with bottles on it
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """"4032x3024" -> (4032, 3024); anything else is an argparse error that says what is expected."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 4032x3024, got {text!r}")
-    width, height = int(match.group(1)), int(match.group(2))
-    if min(width, height) < MIN_SIDE:
-        raise argparse.ArgumentTypeError(f"{text}: both sides must be at least {MIN_SIDE} px to hold a shelf")
-    return width, height
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.synth", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", required=True, help="Output directory.")
-    parser.add_argument("--count", type=int, required=True, help="Number of scenes.")
-    parser.add_argument("--seed", type=int, default=0, help="Same seed, same bytes.")
-    parser.add_argument("--crops", action="store_true", help="Also write labeled crops and crops.jsonl.")
-    sizes = parser.add_mutually_exclusive_group()
-    sizes.add_argument("--max_side", type=int, default=4000, help="Cap on the long image side (px).")
-    sizes.add_argument("--size", type=parse_size, default=None,
-                       help="Every scene exactly WIDTHxHEIGHT px, e.g. 4032x3024 (a 12 MP phone photo). "
-                            "Default: sizes drawn as for the bundled samples, up to --max_side.")
-    parser.add_argument("--coco", action="store_true",
-                        help="Also write the truth as COCO instances.json (RLE masks), as labeling tools export.")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    generate(args.out, args.count, args.seed, args.crops, args.max_side, args.size)
-    if args.coco:
-        write_coco(args.out)
-    print(f"wrote {args.count} scenes to {args.out} in {time.perf_counter() - start:.1f}s", file=sys.stderr)

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Iterator, Protocol
 
 from pipeline.visual_report.folders import Folders
+from pipeline.visual_report.products import ProductMix
 from transforms.commit_log import committed_files, recover
 
 if TYPE_CHECKING:
@@ -100,12 +101,14 @@ class ScanStats:
     fallbacks: TopK = dataclasses.field(default_factory=lambda: TopK(GALLERY))
     sample: Reservoir = dataclasses.field(default_factory=lambda: Reservoir(GALLERY))
     folders: Folders = dataclasses.field(default_factory=Folders)
+    products: ProductMix = dataclasses.field(default_factory=ProductMix)
     table: TopK = dataclasses.field(default_factory=lambda: TopK(TABLE_ROWS))  # of (row, Change | None)
     comparison: "Comparison | None" = None
 
     def add_summary(self, row: dict) -> None:
         self.images += 1
         self.folders.add(row)
+        self.products.add(row)
         change = self.comparison.offer(row) if self.comparison else None
         # images with targets (or changes) first, up to the cap; then the others, in the order they come
         key = (bool(row["target_bottles"] or change), change.size if change else 0, row["target_bottles"],
@@ -157,7 +160,9 @@ class ScanStats:
 
 
 class RowSink(Protocol):
-    """Takes every row in the second pass (the CSV writer)."""
+    """Takes every row in the second pass (the CSV writer), once it knows the scan's products."""
+
+    def begin(self, products: list[str]) -> None: ...
 
     def summary(self, row: dict, root: list[str]) -> None: ...
 
@@ -170,13 +175,26 @@ def parquet_files(output: str, table: str, scan_id: str) -> list[str]:
     return sorted(committed_files(output, table, scan_id))
 
 
+def _leaves(schema, columns: list[str]) -> list[str]:
+    """Parquet column paths for the wanted columns; 'detections.area_px' is that field of every detection
+    (read alone, the outlines beside it stay on disk). A column the file lacks (older scans) is left out."""
+    paths = [schema.column(i).path for i in range(len(schema))]
+    out = []
+    for name in columns:
+        top, _, leaf = name.partition(".")
+        out += [p for p in paths if p.split(".")[0] == top and (not leaf or p.split(".")[-1] == leaf)]
+    return list(dict.fromkeys(out))
+
+
 def read_rows(path: str, columns: list[str] | None = None) -> Iterator[dict]:
-    """Rows of one Parquet file (local or any Beam filesystem), a batch at a time."""
+    """Rows of one Parquet file (local or any Beam filesystem), a batch at a time; `columns` as `_leaves`."""
     import pyarrow.parquet as pq
     from apache_beam.io.filesystems import FileSystems
 
     with FileSystems.open(path, compression_type="uncompressed") as f:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=2048, columns=columns):
+        parquet = pq.ParquetFile(f)
+        wanted = _leaves(parquet.schema, columns) if columns is not None else None
+        for batch in parquet.iter_batches(batch_size=2048, columns=wanted):
             yield from batch.to_pylist()
 
 
@@ -207,6 +225,8 @@ def collect(output: str, scan_id: str, comparison: "Comparison | None" = None,
     if comparison:
         comparison.finish()
     threshold, root = stats.threshold, stats.folders.root or []
+    if sink:
+        sink.begin(stats.products.names)
     for path in summaries:  # the threshold and the folders' root are known only after the first pass
         for row in read_rows(path):
             stats.offer_uncertain(row, threshold)

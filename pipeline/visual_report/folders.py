@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from pipeline.visual_report.image_row import TOP_FOLDER, common_dir, parent_dir, relative_folder
+from pipeline.visual_report.products import ProductMix
 
 SHOWN = 100  # folders on the page, most images first; the rest are summed in one line
 
@@ -20,10 +21,13 @@ class FolderCounts:
     targets: int = 0
     with_target: int = 0
     area_ratio_sum: float = 0.0  # over images with a target
+    products: ProductMix = dataclasses.field(default_factory=ProductMix)
 
     def add(self, other: "FolderCounts") -> None:
         for f in dataclasses.fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+            if f.name != "products":
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        self.products.merge(other.products)
 
     @property
     def with_target_pct(self) -> float:
@@ -52,6 +56,7 @@ class Folders:
         c.images += 1
         c.bottles += row["bottles"]
         c.targets += row["target_bottles"]
+        c.products.add(row)
         if row["target_bottles"]:
             c.with_target += 1
             c.area_ratio_sum += row["target_area_ratio"]

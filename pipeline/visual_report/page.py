@@ -10,10 +10,11 @@ import json
 from html import escape
 from pathlib import Path
 
-from pipeline.visual_report import collect, model_names, picks, sections
+from pipeline.visual_report import collect, model_names, picks, product_sections, sections
 from pipeline.visual_report.collect import ScanStats
 from pipeline.visual_report.compare import Comparison
 from pipeline.visual_report.csv_table import CsvTable
+from pipeline.visual_report.products import several
 from pipeline.visual_report.scans import ScanInfo
 
 HERE = Path(__file__).resolve().parent
@@ -34,12 +35,17 @@ def page_data(s: ScanStats) -> tuple[dict, list[tuple[str, list[str]]]]:
         photos.append(data)
         why.append(reason)
     root = s.folders.root or []
-    rows = [picks.row_data(r, c, root, index.get(r["image_uri"], -1)) for r, c in chosen.rows]
+    names = s.products.names
+    compared = s.comparison.names if s.comparison else []
+    shape = picks.RowShape(tuple(names), several(names), several(list(dict.fromkeys(names + compared))))
+    rows = [picks.row_data(r, c, root, index.get(r["image_uri"], -1), shape) for r, c in chosen.rows]
     position = {row["u"]: i for i, row in enumerate(rows)}
     groups = [{"title": t, "rows": [position[u] for u in uris if u in position and u in index]}
               for t, uris in chosen.groups]
     data = {"rows": rows, "photos": photos, "why": why, "groups": [g for g in groups if g["rows"]],
-            "images": s.images, "compare": s.comparison.scan_id if s.comparison else None}
+            "images": s.images, "compare": s.comparison.scan_id if s.comparison else None,
+            "products": names if shape.by_product else [],
+            "colours": [product_sections.colour(i) for i in range(len(names))]}
     return data, chosen.groups
 
 
@@ -50,19 +56,25 @@ def _table(s: ScanStats, data: dict, csv_name: str) -> str:
             f"{' or changes' if s.comparison else ''} first, up to {collect.TABLE_ROWS:,}; then the others.")
     changed = ('<label><input type="checkbox" id="f-changed"> only changed</label>' if s.comparison else "")
     change_head = '<th data-key="k" data-type="n">change</th>' if s.comparison else ""
+    products = data["products"]
+    product_heads = "".join(f'<th data-key="q{i}" data-type="n">{product_sections.swatch(n, i)}</th>'
+                            for i, n in enumerate(products))
+    product_filter = ('<label>product <select id="f-product"><option value="">any</option>'
+                      + "".join(f'<option value="{i}">{escape(n)}</option>' for i, n in enumerate(products))
+                      + "</select></label>") if products else ""
     return f"""<p>{escape(note)} <a href="{escape(csv_name)}" id="csv">The CSV beside this file</a> has every
 image, with its folder, numbers and a link to the photo. Click a row to see its photo large (photos
 embedded: {len(data['photos']):,}; others are opened from their link when this browser can reach them).</p>
-{sections.legend(s.threshold)}
+{sections.legend(s.threshold, s.products.names)}
 <div class="filters"><label>folder <select id="f-folder"><option value="">all</option></select></label>
 <label>targets <input id="f-tmin" type="number" min="0" placeholder="min"> to
 <input id="f-tmax" type="number" min="0" placeholder="max"></label>
 <label>best score <input id="f-smin" type="number" min="0" max="1" step="0.05" placeholder="0"> to
-<input id="f-smax" type="number" min="0" max="1" step="0.05" placeholder="1"></label>{changed}
+<input id="f-smax" type="number" min="0" max="1" step="0.05" placeholder="1"></label>{product_filter}{changed}
 <span id="count" aria-live="polite"></span></div>
 <div class="tablebox tall"><table id="images"><thead><tr><th>photo</th><th data-key="n">image</th>
 <th data-key="f">folder</th><th data-key="c">taken</th><th data-key="b" data-type="n">bottles</th>
-<th data-key="t" data-type="n">targets</th><th data-key="a" data-type="n">target area</th>
+<th data-key="t" data-type="n">targets</th>{product_heads}<th data-key="a" data-type="n">target area</th>
 <th data-key="m" data-type="n">mean score of targets</th><th data-key="x" data-type="n">best score</th>
 <th data-key="s">area from</th>{change_head}</tr></thead><tbody></tbody></table></div>"""
 
@@ -90,6 +102,7 @@ def render(s: ScanStats, output: str, csv_name: str, scans: list[ScanInfo] = ())
 {escape(sections.models_line(s))}</p>
 {sections.other_scans(output, s.scan_id, list(scans))}
 {sections.numbers(s, demo)}
+{sections.products(s)}
 {sections.changes(s.comparison, s)}
 <h2>By folder</h2>{sections.folder_table(s)}
 <h2 id="images-title">Images</h2>{_table(s, data, csv_name)}

@@ -12,6 +12,8 @@ import math
 from pipeline.visual_report import gallery
 from pipeline.visual_report.collect import GALLERY, TABLE_ROWS, ScanStats
 from pipeline.visual_report.image_row import AREA_WORDS, image_row, percent
+from pipeline.visual_report.product_sections import change_text
+from pipeline.visual_report.products import detection_product, row_products
 
 LARGE = 8  # photos embedded at the large size
 PHOTO_BYTES = 2_500_000  # data URIs of all embedded photos together
@@ -76,32 +78,39 @@ def _outline(polygon) -> list[int]:
     return [round(v) for k in range(0, len(points) - 1, 2 * step) for v in points[k:k + 2]]
 
 
-def _detection(d: dict, pixels: float) -> list:
+def _detection(d: dict, pixels: float, column: dict[str, int]) -> list:
+    """[x0, y0, x1, y1, is_target, detector score, target score, area, area from, outline, product's column
+    (-1: other), its score]."""
     area = d.get("area_px")
+    product, score = detection_product(d)
     return [*(round(v) for v in d["box"]), int(d["is_target"]), round(d["detection_score"], 2),
             round(d["target_score"], 3), percent(100.0 * area / pixels) if area and pixels else "",
-            AREA_WORDS.get(d.get("area_source") or "", ""), _outline(d.get("mask_polygon"))]
+            AREA_WORDS.get(d.get("area_source") or "", ""), _outline(d.get("mask_polygon")),
+            column.get(product, -1), round(score, 3)]
 
 
-def _change_text(change) -> str:
-    if change is None:
-        return ""
-    if change.before is None:
-        return "new in this scan"
-    if change.after is None:
-        return "gone"
-    (b0, t0), (b1, t1) = change.before, change.after
-    parts = [f"targets {t0} → {t1}"] if t0 != t1 else []
-    return ", ".join(parts + ([f"bottles {b0} → {b1}"] if b0 != b1 else []))
+@dataclasses.dataclass(frozen=True)
+class RowShape:
+    """What every table row shows besides its own numbers: the scan's products (their columns on the
+    page when there are several) and whether changes are told per product."""
+
+    products: tuple[str, ...] = ()
+    by_product: bool = False
+    changes_by_product: bool = False
 
 
-def row_data(row: dict, change, root: list[str], photo: int) -> dict:
+def row_data(row: dict, change, root: list[str], photo: int, shape: RowShape = RowShape()) -> dict:
     """One table row for the page's script (short keys: a 2,000-row table is most of the file)."""
     r = image_row(row, root)
     pixels = float(row["width"] * row["height"])
-    return {"u": r.image_uri, "f": r.folder, "c": r.captured_at, "b": r.bottles, "t": r.targets,
-            "a": round(r.area_pct, 3), "m": None if r.mean_score is None else round(r.mean_score, 3),
-            "x": None if r.max_score is None else round(r.max_score, 3), "s": r.area_sources, "l": r.link,
-            "w": row["width"], "h": row["height"], "p": photo, "g": _change_text(change),
-            "k": change.size if change else 0,
-            "d": [_detection(d, pixels) for d in row["detections"] or []]}
+    column = {name: i for i, name in enumerate(shape.products)}
+    out = {"u": r.image_uri, "f": r.folder, "c": r.captured_at, "b": r.bottles, "t": r.targets,
+           "a": round(r.area_pct, 3), "m": None if r.mean_score is None else round(r.mean_score, 3),
+           "x": None if r.max_score is None else round(r.max_score, 3), "s": r.area_sources, "l": r.link,
+           "w": row["width"], "h": row["height"], "p": photo, "g": change_text(change, shape.changes_by_product),
+           "k": change.size if change else 0,
+           "d": [_detection(d, pixels, column) for d in row["detections"] or []]}
+    if shape.by_product:  # each product's bottles, in the scan's order
+        mine = {p.product: p.bottles for p in row_products(row)}
+        out["q"] = [mine.get(name, 0) for name in shape.products]
+    return out

@@ -13,11 +13,21 @@
   const base = (u) => u.slice(u.lastIndexOf("/") + 1) || u;
   const count = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const num = (text, empty) => { const v = parseFloat(text); return isNaN(v) ? empty : v; };
-  rows.forEach((r) => { r.n = base(r.u); });  // the image column shows, and sorts by, the file's name
+  const products = data.products;  // empty for a scan of one product: it reads as targets
+  rows.forEach((r) => {
+    r.n = base(r.u);  // the image column shows, and sorts by, the file's name
+    (r.q || []).forEach((n, i) => { r["q" + i] = n; });  // each product's bottles, a sortable column
+  });
+  const colourOf = (d) => (!d[4] ? OTHER : products.length && d[10] >= 0 ? data.colours[d[10]] : TARGET);
+  const scoreOf = (d) => (products.length ? d[11] : d[6]);  // a product's own score; the target score before
+  const kindOf = (d) => (!d[4] ? "other bottle" : products.length && d[10] >= 0 ? products[d[10]] : "target");
+  // "2 bottles, 1 target" or, by product, "2 bottles: 1 micellar_rose"
+  const counts = (r) => count(r.b, "bottle") + (!products.length ? `, ${count(r.t, "target")}` :
+    r.t ? ": " + products.map((p, i) => [p, r.q[i]]).filter(([, n]) => n).map(([p, n]) => `${n} ${esc(p)}`).join(", ") : "");
 
   // ---- the table
   const tbody = document.querySelector("#images tbody");
-  const filters = ["f-folder", "f-tmin", "f-tmax", "f-smin", "f-smax", "f-changed"].map($).filter(Boolean);
+  const filters = ["f-folder", "f-tmin", "f-tmax", "f-smin", "f-smax", "f-product", "f-changed"].map($).filter(Boolean);
   let sortKey = null, sortDir = 1, shown = [];
 
   for (const name of [...new Set(rows.map((r) => r.f))].sort()) {
@@ -31,6 +41,7 @@
     if (r.t < num($("f-tmin").value, -Infinity) || r.t > num($("f-tmax").value, Infinity)) return false;
     const lo = num($("f-smin").value, null), hi = num($("f-smax").value, null);
     if ((lo !== null || hi !== null) && (r.x === null || (lo !== null && r.x < lo) || (hi !== null && r.x > hi))) return false;
+    if ($("f-product") && $("f-product").value !== "" && !r.q[+$("f-product").value]) return false;
     return !($("f-changed") && $("f-changed").checked && !r.g);
   }
 
@@ -48,7 +59,7 @@
     const out = [`<td class="ph">${photo}</td>`,
       `<td class="name"><a href="${esc(r.l)}" target="_blank" rel="noopener" title="${esc(r.u)}">${esc(r.n)}</a></td>`,
       `<td>${esc(r.f)}</td>`, `<td>${esc(r.c)}</td>`, `<td class="n">${r.b}</td>`, `<td class="n">${r.t}</td>`,
-      `<td class="n">${r.t ? pct(r.a) : ""}</td>`, `<td class="n">${score(r.m)}</td>`, `<td class="n">${score(r.x)}</td>`,
+      ...products.map((_, i) => `<td class="n">${r.q[i]}</td>`), `<td class="n">${r.t ? pct(r.a) : ""}</td>`, `<td class="n">${score(r.m)}</td>`, `<td class="n">${score(r.x)}</td>`,
       `<td>${esc(r.s)}</td>`];
     if (data.compare) out.push(`<td>${esc(r.g)}</td>`);
     return out.join("");
@@ -98,10 +109,11 @@
     };
     const dets = r.d.map((d, i) => [d, i]).sort((a, b) => a[0][4] - b[0][4]);  // targets on top
     for (const [d, i] of dets) {
-      const colour = d[4] ? TARGET : OTHER;
-      if (d[9].length >= 6) add("polygon", {points: d[9].join(" "), fill: TARGET, "fill-opacity": 0.35, stroke: TARGET, "stroke-width": 1, "vector-effect": "non-scaling-stroke"});
+      const colour = colourOf(d);
+      if (d[9].length >= 6) add("polygon", {points: d[9].join(" "), fill: colour, "fill-opacity": 0.35, stroke: colour, "stroke-width": 1, "vector-effect": "non-scaling-stroke"});
       add("rect", {x: d[0], y: d[1], width: d[2] - d[0], height: d[3] - d[1], fill: "none", stroke: colour, "stroke-width": 2, "vector-effect": "non-scaling-stroke"});
-      const label = `${i + 1}: ${d[6].toFixed(2)}`;  // the number in the list below, and the score
+      // the number in the list below, the product where there are several, and the score
+      const label = `${i + 1}: ${products.length && d[4] ? kindOf(d) + " " : ""}${scoreOf(d).toFixed(2)}`;
       add("rect", {x: d[0], y: Math.max(0, d[1] - font * 1.2), width: font * (0.62 * label.length + 0.3), height: font * 1.2, fill: colour});
       add("text", {x: d[0] + font * 0.15, y: Math.max(font, d[1] - font * 0.25), "font-size": font, fill: "#fff", "font-family": "sans-serif"}, label);
     }
@@ -119,7 +131,7 @@
   function show() {
     const r = list[at];
     $("dlg-title").textContent = r.u;
-    $("dlg-sub").innerHTML = `${count(r.b, "bottle")}, ${count(r.t, "target")}` + (r.t ? `, target area ${pct(r.a)} of the photo` : "") +
+    $("dlg-sub").innerHTML = counts(r) + (r.t ? `, ${products.length ? "their" : "target"} area ${pct(r.a)} of the photo` : "") +
       (r.c ? ` · taken ${esc(r.c)}` : "") + ` · folder ${esc(r.f)}` + (r.g ? ` · ${esc(r.g)}` : "") +
       ` · <a href="${esc(r.l)}" target="_blank" rel="noopener">open the photo</a> · ${at + 1} of ${list.length}`;
     const box = $("dlg-stage"), img = $("dlg-img");
@@ -135,9 +147,9 @@
     img.onload = () => { img.style.visibility = "visible"; };
     img.style.visibility = "hidden";
     img.src = r.p >= 0 && photos[r.p] ? photos[r.p] : (r.p >= 0 ? "data:," : r.l);
-    const head = "<tr><th>#</th><th>bottle</th><th>score</th><th>detector score</th><th>target area</th></tr>";
-    $("dlg-dets").innerHTML = head + r.d.map((d, i) => `<tr><td>${i + 1}</td><td>${d[4] ? "target" : "other bottle"}</td>` +
-      `<td>${d[6].toFixed(2)}</td><td>${d[5].toFixed(2)}</td><td>${d[7] ? `${esc(d[7])} of the photo, from the ${esc(d[8])}` : ""}</td></tr>`).join("");
+    const head = `<tr><th>#</th><th>bottle</th><th>score</th><th>detector score</th><th>${products.length ? "area" : "target area"}</th></tr>`;
+    $("dlg-dets").innerHTML = head + r.d.map((d, i) => `<tr><td>${i + 1}</td><td>${esc(kindOf(d))}</td>` +
+      `<td>${scoreOf(d).toFixed(2)}</td><td>${d[5].toFixed(2)}</td><td>${d[7] ? `${esc(d[7])} of the photo, from the ${esc(d[8])}` : ""}</td></tr>`).join("");
   }
 
   function open(from, i) {
@@ -169,7 +181,7 @@
         fig.tabIndex = 0;
         const readable = photos[r.p];
         fig.innerHTML = `<div class="stage">${readable ? `<img alt="" src="">` : ""}<svg xmlns="${SVG}" preserveAspectRatio="none"></svg></div>` +
-          `<figcaption>${esc(r.u)}<br>${count(r.b, "bottle")}, ${count(r.t, "target")}` + (r.t ? `, target area ${pct(r.a)}` : "") +
+          `<figcaption>${esc(r.u)}<br>${counts(r)}` + (r.t ? `, ${products.length ? "their" : "target"} area ${pct(r.a)}` : "") +
           (readable ? "" : `<br>image not readable: ${esc(data.why[r.p] || "")}`) + "</figcaption>";
         if (readable) fig.querySelector("img").src = readable;
         stage(fig.querySelector(".stage"), r);

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from html import escape
 
-from pipeline.visual_report import collect, folders, model_names, svg
+from pipeline.visual_report import collect, folders, model_names, product_sections, svg
 from pipeline.visual_report.collect import ScanStats
 from pipeline.visual_report.compare import Comparison, Totals
 from pipeline.visual_report.image_row import AREA_LEGEND, percent, photo_link
+from pipeline.visual_report.products import LEGACY, several
 from pipeline.visual_report.scans import ScanInfo
 
 DEMO_BANNER = ("The classifier is the demo, which knows only the synthetic brand micellar_rose: 'targets' in "
@@ -39,6 +40,13 @@ def _cell(value: str, caption: str, muted: bool = False) -> str:
     return f'<div{" class=muted" if muted else ""}><b>{escape(value)}</b>{escape(caption)}</div>'
 
 
+def targets_named(names: list[str]) -> str:
+    """What 'targets' are in this scan: '' for the legacy target, ' (micellar_rose)', ' (any of 3 products)'."""
+    if several(names):
+        return f" (any of {len(names)} products)"
+    return f" ({names[0]})" if names and names[0] != LEGACY else ""
+
+
 def numbers(s: ScanStats, demo: bool) -> str:
     """Headline numbers; with the demo classifier the target numbers are greyed and say so."""
     inputs = s.images + s.failures
@@ -48,7 +56,7 @@ def numbers(s: ScanStats, demo: bool) -> str:
     mean_area = percent(100 * s.area_ratio_sum / s.images_with_targets) if s.images_with_targets else "none"
     cells = [_cell(f"{inputs:,}", "inputs"), _cell(f"{s.images:,}", "summarized"),
              _cell(f"{s.failures:,}", "failed"), _cell(f"{s.bottles:,}", "bottles"),
-             _cell(f"{s.targets:,}", "targets" + by, demo),
+             _cell(f"{s.targets:,}", "targets" + targets_named(s.products.names) + by, demo),
              _cell(f"{s.images_with_targets:,}{share}", "images with a target" + by, demo),
              _cell(mean_area, "of the photo is target, on average over images with a target" + by, demo),
              _cell(f"{s.expected_areas:,} of {areas:,}" if areas else "none",
@@ -63,23 +71,17 @@ def _totals_row(name: str, t: Totals) -> str:
             f"<td>{share}</td><td>{area}</td></tr>")
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _pair(counts: tuple[int, int] | None) -> str:
-    return f"{plural(counts[0], 'bottle')}, {plural(counts[1], 'target')}" if counts else "not in this scan"
-
-
 def changes(c: Comparison | None, s: ScanStats) -> str:
     if c is None:
         return ""
-    now = Totals(s.images, s.bottles, s.targets, s.images_with_targets, s.area_ratio_sum)
+    now = Totals(s.images, s.bottles, s.targets, s.images_with_targets, s.area_ratio_sum, s.products)
+    by_product = several(list(dict.fromkeys(s.products.names + c.names)))
     head = ("<tr><th>scan</th><th>images</th><th>bottles</th><th>targets</th><th>images with a target</th>"
             "<th>mean target area, % of the photo</th></tr>")
     items = "".join(
         f'<tr><td><a href="{escape(photo_link(ch.image_uri))}">{escape(ch.image_uri)}</a></td>'
-        f"<td>{_pair(ch.before)}</td><td>{_pair(ch.after)}</td></tr>" for ch in c.changed.items())
+        f"<td>{product_sections.counts_text(ch.before, by_product)}</td>"
+        f"<td>{product_sections.counts_text(ch.after, by_product)}</td></tr>" for ch in c.changed.items())
     rest = c.changed_count - len(c.changed.items())
     listed = (f'<div class="tablebox"><table class="changed"><tr><th>image</th><th>in {escape(c.scan_id)}</th>'
               f"<th>in {escape(s.scan_id)}</th></tr>{items}</table></div>"
@@ -88,22 +90,27 @@ def changes(c: Comparison | None, s: ScanStats) -> str:
     return (f"<h2>Changes since scan {escape(c.scan_id)}</h2>"
             f'<div class="tablebox"><table>{head}{_totals_row(c.scan_id + " (before)", c.before)}'
             f"{_totals_row(s.scan_id + ' (now)', now)}</table></div>"
-            f"<p>{c.changed_count:,} images changed: their targets or bottles differ ({c.appeared:,} are new in "
-            f"this scan, {c.disappeared:,} are gone). Largest changes first:</p>{listed}")
+            + (product_sections.changes_table(c.before.products, s.products, c.scan_id, s.scan_id)
+               if by_product else "")
+            + f"<p>{c.changed_count:,} images changed: their {'products' if by_product else 'targets'} or bottles "
+            f"differ ({c.appeared:,} are new in this scan, {c.disappeared:,} are gone). Largest changes "
+            f"first:</p>{listed}")
 
 
 def folder_table(s: ScanStats) -> str:
     named = s.folders.named()
     if not named:
         return "<p>No summarized images.</p>"
+    rest = (f"<p>and {len(named) - folders.SHOWN:,} more folders (the CSV has every image's folder)</p>"
+            if len(named) > folders.SHOWN else "")
+    if several(s.products.names):
+        return product_sections.folder_table(named[:folders.SHOWN], s.products.names) + rest
     rows = []
     for name, c in named[:folders.SHOWN]:
         area = percent(c.mean_area_pct) if c.mean_area_pct is not None else "none"
         rows.append(f'<tr><td><a href="#images" data-folder="{escape(name)}">{escape(name)}</a></td>'
                     f"<td>{c.images:,}</td><td>{c.bottles:,}</td><td>{c.targets:,}</td>"
                     f"<td>{percent(c.with_target_pct)}</td><td>{area}</td></tr>")
-    rest = (f"<p>and {len(named) - folders.SHOWN:,} more folders (the CSV has every image's folder)</p>"
-            if len(named) > folders.SHOWN else "")
     return ('<div class="tablebox"><table class="folders"><tr><th>folder</th><th>images</th><th>bottles</th>'
             "<th>targets</th><th>images with a target</th><th>mean target area, % of the photo</th></tr>"
             f"{''.join(rows)}</table></div>{rest}")
@@ -162,10 +169,27 @@ def models_line(s: ScanStats) -> str:
     return " · ".join(f"{slot} {model_names.name(slot, v) or 'yours (' + v + ')'}" for slot, v in combo.items())
 
 
-def legend(threshold: float) -> str:
-    return ('<p class="legend"><span style="background:#ff7800">target</span> a bottle the classifier took for '
-            f"your product (its score is {threshold:.2f} or more) · "
+def products(s: ScanStats) -> str:
+    """Each product's bottles, share of shelf and area, for a scan of several products."""
+    if not several(s.products.names):
+        return ""
+    return f"<h2>Products and share of shelf</h2>{product_sections.overall(s.products, s.images)}"
+
+
+def legend(threshold: float, products: list[str] = ()) -> str:
+    """What the table's colours and columns mean; `products`: the scan's (legacy: ['target'])."""
+    if several(list(products)):
+        kinds = (" ".join(f'<span style="background:{product_sections.colour(i)}">{escape(n)}</span>'
+                          for i, n in enumerate(products))
+                 + " bottles the classifier took for each product (each has its own threshold) · ")
+        what = "that a bottle is the product it names (for other bottles: the closest product)"
+    else:
+        name = products[0] if products and products[0] != LEGACY else "target"
+        kinds = (f'<span style="background:#ff7800">{escape(name)}</span> a bottle the classifier took for your '
+                 f"product (its score is {threshold:.2f} or more) · ")
+        what = "that a bottle is the target"
+    return (f'<p class="legend">{kinds}'
             '<span style="background:#286ee6">other bottle</span> · <b>score</b>: how sure the classifier '
-            "is that a bottle is the target, 0 to 1; <b>best score</b>: the highest in the image · "
+            f"is {what}, 0 to 1; <b>best score</b>: the highest in the image · "
             "<b>target area</b>: the targets' visible area in % of the photo, "
             f"<b>outline</b> = {escape(AREA_LEGEND['mask'])}, <b>box</b> = {escape(AREA_LEGEND['expected'])}.</p>")

@@ -50,3 +50,38 @@ def _short(value: float) -> str:
     if value >= 1e3:
         return f"{value / 1e3:.1f}k"
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+SHARE_WIDTH, SHARE_LABEL, SHARE_BAR = 640, 70, 28
+
+
+def share_bars(title: str, bars: list[tuple[str, list[float]]], names: list[str], colours: list[str]) -> str:
+    """Horizontal bars split into shares (fractions summing to 1), one colour per name; a share wide
+    enough to hold it is written in its segment."""
+    plot_w = SHARE_WIDTH - SHARE_LABEL - RIGHT
+    height = TOP + len(bars) * (SHARE_BAR + 8)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot share" width="{SHARE_WIDTH}" height="{height}" '
+             f'viewBox="0 0 {SHARE_WIDTH} {height}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{SHARE_LABEL}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>']
+    for k, (label, shares) in enumerate(bars):
+        y = TOP + k * (SHARE_BAR + 8)
+        parts.append(f'<text x="{SHARE_LABEL - 6}" y="{y + SHARE_BAR / 2 + 4:.1f}" text-anchor="end" '
+                     f'font-size="11">{escape(label)}</text>')
+        x = float(SHARE_LABEL)
+        for name, value, fill in zip(names, shares, colours):
+            w = plot_w * max(value, 0.0)
+            if w <= 0:
+                continue
+            text = f"{escape(name)}: {100 * value:.1f} %"
+            parts.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{SHARE_BAR}" fill="{fill}" '
+                         f'stroke="#fff"><title>{text}</title></rect>')
+            short = next((t for t in (f"{100 * value:.1f} %", f"{100 * value:.0f} %") if w > 7 * len(t)), "")
+            if short:
+                parts.append(f'<text x="{x + w / 2:.1f}" y="{y + SHARE_BAR / 2 + 4:.1f}" text-anchor="middle" '
+                             f'font-size="11" fill="#fff">{short}</text>')
+            x += w
+        if x == SHARE_LABEL:
+            parts.append(f'<text x="{SHARE_LABEL + 4}" y="{y + SHARE_BAR / 2 + 4:.1f}" font-size="11">'
+                         "no bottles</text>")
+    parts.append("</svg>")
+    return "".join(parts)

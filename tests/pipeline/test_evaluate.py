@@ -102,8 +102,12 @@ def test_the_command_takes_coco_and_gives_the_same_numbers_as_truth_jsonl(tmp_pa
     for image in read_truth(scenes).images:  # a scan that finds most bottles, a little off, plus a stray box
         dets = [_det(list(np.add(b.box, rng.uniform(-4, 4, 4))), b.is_target, b.area_px * 1.05)
                 for b in image.bottles[:-1]] + [_det([0, 0, 30, 30], False)]
-        rows.append({"image_uri": f"/data/{image.image}", "target_bottles": sum(d["is_target"] for d in dets),
-                     "detections": dets})
+        targets = sum(d["is_target"] for d in dets)
+        share = targets / len(dets)  # a one-product scan's entry for its product, 'target'
+        rows.append({"image_uri": f"/data/{image.image}", "target_bottles": targets, "detections": [
+            {**d, "product": "target" if d["is_target"] else "other", "product_score": d["target_score"]}
+            for d in dets], "products": [{"product": "target", "bottles": targets, "area_px": 0.0, "area_ratio": 0.0,
+                                          "shelf_share_count": share, "shelf_share_area": share}]})
     summaries = _summaries(tmp_path, rows)
 
     def evaluate(*truth_args):
@@ -116,6 +120,7 @@ def test_the_command_takes_coco_and_gives_the_same_numbers_as_truth_jsonl(tmp_pa
     from_coco = evaluate("--truth", str(scenes / "instances.json"), "--target_category", TARGET_BRAND)
     notes = from_coco.pop("notes")
     assert from_coco == from_jsonl and from_jsonl["matched_targets"] > 0
+    assert from_jsonl["products"]["target"]["tp"] == from_jsonl["target_tp"] > 0
     assert notes == ["bottles: COCO categories bottle (44), micellar_rose (1000)", "targets: micellar_rose (1000)"]
     detection_only = evaluate("--truth", str(scenes / "instances.json"))
     assert detection_only["detection_recall"] == from_jsonl["detection_recall"]

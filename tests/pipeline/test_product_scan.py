@@ -81,6 +81,7 @@ def test_each_bottle_is_named_and_each_photo_shares_its_shelf(shelf, tmp_path, c
 
     records = [json.loads(line) for line in (crops / "crops.jsonl").read_text().splitlines()]
     assert sorted(r["product"] for r in records) == ["green", "other", "red", "red"]
+    assert json.loads((crops / "crops.products.json").read_text()) == {"products": list(PRODUCTS)}  # blue too
     dim_record = next(r for r in records if r["product"] == "other")
     assert dim_record["threshold"] == 0.9  # held against the nearest product's own threshold
     assert records[0] is dim_record or records[0]["uncertainty"] >= dim_record["uncertainty"]

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.evaluation.truth import TruthError, iter_labeled, read_truth
-from models.synth import generator
+from models.evaluation.truth import TruthError, iter_labeled, read_jsonl, read_truth
+from models.synth import cli
 from models.synth.bottles import TARGET_BRAND
 
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "s"
-    generator.main(["--out", str(out), "--count", "4", "--seed", "5", "--max_side", "500", "--coco"])
+    cli.main(["--out", str(out), "--count", "4", "--seed", "5", "--max_side", "500", "--coco"])
     return out
 
 
@@ -32,7 +32,30 @@ def test_a_coco_file_written_from_synth_truth_agrees_with_truth_jsonl(scenes):
         np.testing.assert_array_equal(a.is_target, b.is_target)
         np.testing.assert_array_equal(a.visible, b.visible)
         assert b.has_mask.all() and (a.instances.astype(np.int32) == b.instances).all()
+        assert b.products == tuple(brand if brand == TARGET_BRAND else "bottle" for brand in a.products)
     assert bottles > 5
+
+
+def test_truth_names_each_bottles_product_by_brand_or_by_coco_category(tmp_path):
+    cli.main(["--out", str(tmp_path), "--count", "3", "--seed", "5", "--max_side", "500", "--coco",
+              "--label_by", "brand"])
+    brands = [b["brand"] for r in read_jsonl(tmp_path) for b in r["bottles"]]
+    assert len(set(brands)) >= 3
+    assert [b.product for i in read_truth(tmp_path).images for b in i.bottles] == brands
+    as_coco = read_truth(tmp_path / "instances.json")  # a category per brand
+    assert [b.product for i in as_coco.images for b in i.bottles] == brands
+    assert [p for labeled in iter_labeled(as_coco) for p in labeled.products] == brands
+
+
+def test_coco_categories_named_after_products_are_bottles_without_a_bottle_category(tmp_path):
+    path = _coco(tmp_path, "ann", [{"id": 1, "image_id": 1, "category_id": 9, "bbox": [1, 1, 4, 10]},
+                                   {"id": 2, "image_id": 1, "category_id": 1, "bbox": [0, 0, 30, 20]}],
+                 categories=[{"id": 1, "name": "person"}, {"id": 9, "name": "ours"}])
+    with pytest.raises(TruthError, match="no category is named 'bottle'"):
+        read_truth(path)
+    truth = read_truth(path, products=["ours", "theirs"])
+    assert [(b.box, b.product) for b in truth.images[0].bottles] == [((1, 1, 5, 11), "ours")]
+    assert "no category named after products theirs: none of them in this truth" in truth.notes
 
 
 def test_coco_without_a_target_category_counts_every_bottle_and_says_targets_are_left_out(scenes):
@@ -45,7 +68,7 @@ def test_coco_without_a_target_category_counts_every_bottle_and_says_targets_are
     assert sum(len(i.bottles) for i in only_bottle.images) < sum(len(i.bottles) for i in truth.images)
 
 
-def _coco(tmp_path, folder: str, annotations: list[dict]) -> str:
+def _coco(tmp_path, folder: str, annotations: list[dict], categories: list[dict] | None = None) -> str:
     """A one-image COCO export laid out as CVAT does: annotations/instances.json beside images/."""
     (tmp_path / "images").mkdir(exist_ok=True)
     Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "images" / "p.jpg")
@@ -54,7 +77,8 @@ def _coco(tmp_path, folder: str, annotations: list[dict]) -> str:
     path.write_text(json.dumps({
         "images": [{"id": 1, "file_name": "p.jpg", "width": 30, "height": 20}],
         "annotations": annotations,
-        "categories": [{"id": 1, "name": "person"}, {"id": 44, "name": "bottle"}, {"id": 9, "name": "ours"}]}))
+        "categories": categories or [{"id": 1, "name": "person"}, {"id": 44, "name": "bottle"},
+                                     {"id": 9, "name": "ours"}]}))
     return str(path)
 
 

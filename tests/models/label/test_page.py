@@ -7,6 +7,7 @@ import pytest
 
 from models.label.server import serve_in_background
 from models.label.store import LabelStore
+from tests.models.label.test_products import scan_rows
 from tests.models.label.test_store import write_crops
 
 
@@ -42,7 +43,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
     assert "0 of 60 labeled" in page.inner_text("#done")
 
     first_uri = page.evaluate("state.crops[0].name")
-    cards.nth(0).get_by_role("button", name="T target").click()
+    cards.nth(0).get_by_role("button", name="1 target").click()
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('1 of 60')")
     assert labeled(path) == {f"crops/{first_uri}": "target"}
     page.wait_for_function("() => state.focus === 1")  # moved on by itself
@@ -51,7 +52,7 @@ def test_label_by_click_and_keys_reload_and_undo(page, labeling):
         page.keyboard.press(key)
     page.wait_for_function("() => document.querySelector('#done').textContent.startsWith('4 of 60')")
     assert sorted(labeled(path).values()) == ["other", "skip", "target", "target"]
-    assert "target 2" in page.inner_text("#counts") and "left 56" in page.inner_text("#counts")
+    assert page.inner_text(".chip[data-l=target] b") == "2" and page.inner_text("#c-left") == "left 56"
 
     page.reload()
     page.locator(".card.focus").wait_for()
@@ -129,7 +130,7 @@ def test_rest_of_page_other_is_one_undoable_step_and_the_page_never_moves(page, 
     assert sorted(labeled(path).values()).count("other") == 47
     assert "page is done" in page.inner_text("#hint")
     page.keyboard.press("S")  # on a finished page a key labels the focused card, and the page stays
-    page.wait_for_function("() => document.querySelector('#c-skip').textContent === 'skip 1'")
+    page.wait_for_function("() => document.querySelector('.chip[data-l=skip] b').textContent === '1'")
     assert positions_shown(page) == shown and page.evaluate("state.offset") == 0
     page.keyboard.press("U")
     page.keyboard.press("U")  # undoes the whole bulk step at once
@@ -162,13 +163,13 @@ def test_filters_keep_their_cards_while_labeling(page, labeling):
         page.locator(".card.focus").wait_for()
         page.select_option("#f-predicted", "target")
         page.wait_for_function("() => document.querySelector('#matching').textContent === '24 match'")
-        only_targets = "() => document.querySelector('.pred .target') && !document.querySelector('.pred .other')"
+        only_targets = "() => document.querySelector('.pred .product') && !document.querySelector('.pred .other')"
         page.wait_for_function(only_targets)  # the cards follow the count: they are fetched after it
-        assert set(page.locator(".pred .target").all_inner_texts()) == {"target"}
+        assert set(page.locator(".pred .product").all_inner_texts()) == {"1 target"}
         page.fill("#f-min", "0.7")
         page.fill("#f-max", "0.8")
         page.locator("#f-max").dispatch_event("change")
-        page.wait_for_function("() => state.crops.every(c => c.target_score >= 0.7 && c.target_score <= 0.8)")
+        page.wait_for_function("() => state.crops.every(c => c.score >= 0.7 && c.score <= 0.8)")
         assert 0 < page.locator(".card").count() < 24
         page.fill("#f-min", "")
         page.fill("#f-max", "")
@@ -222,3 +223,122 @@ def test_the_page_works_on_a_phone(browser, labeling):
         assert list(labeled(path).values()) == ["target"]
     finally:
         context.close()
+
+
+PRODUCTS = ["micellar_rose", "shampoo_leaf"]
+
+
+@pytest.fixture
+def products(tmp_path):
+    """A server over 12 crops a two-product scan wrote (each row's `product`, `product_score`, threshold);
+    yields (url, crops.jsonl path)."""
+    rows = [{"product": ([*PRODUCTS, "other"])[i % 3], "product_score": round(0.3 + 0.05 * i, 2), "threshold": 0.6}
+            for i in range(12)]
+    path = scan_rows(tmp_path, rows)
+    server, url = serve_in_background(LabelStore(str(path)))
+    yield url, path
+    server.shutdown()
+    server.server_close()
+
+
+def chips(page) -> list[str]:
+    return page.evaluate("[...document.querySelectorAll('#chips .chip')].map(c => c.innerText.replace(/\\s+/g, ' '))")
+
+
+def wait_labeled(page, done: int, total: int = 12) -> None:
+    page.wait_for_function(f"() => document.querySelector('#done').textContent.startsWith('{done} of {total}')")
+
+
+def focused_name(page) -> str:
+    return page.evaluate("state.crops[state.focus].name")
+
+
+def test_number_keys_label_products_and_a_product_added_on_the_page_survives_a_restart(page, products):
+    url, path = products
+    page.goto(url)
+    page.locator(".card.focus").wait_for()
+    assert chips(page) == ["1 micellar_rose 0", "2 shampoo_leaf 0", "O other 0", "S skip 0"]
+    assert page.inner_text("#keys-products") == "1-2 products"
+    predicted = page.locator(".card").first.locator(".pred .product, .pred .other").inner_text()
+    assert predicted in ("1 micellar_rose", "2 shampoo_leaf", "other")  # the scan's suggestion, with its key
+
+    expected = {}
+    for key, label in (("1", "micellar_rose"), ("2", "shampoo_leaf"), ("O", "other"), ("T", None), ("S", "skip")):
+        name = focused_name(page)
+        page.keyboard.press(key)  # T: no product `target` in this list, so it does nothing
+        if label:
+            expected[f"crops/{name}"] = label
+            wait_labeled(page, len(expected))
+    assert labeled(path) == expected
+    assert chips(page) == ["1 micellar_rose 1", "2 shampoo_leaf 1", "O other 1", "S skip 1"]
+    page.keyboard.press("U")
+    wait_labeled(page, 3)
+    assert sorted(labeled(path).values()) == ["micellar_rose", "other", "shampoo_leaf"]
+
+    page.fill("#new-product", "cola_dark")
+    page.press("#new-product", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#chips .chip').length === 5")
+    assert chips(page)[2] == "3 cola_dark 0" and "key 3" in page.inner_text("#hint")
+    assert json.loads((path.parent / "crops.products.json").read_text()) == {"products": [*PRODUCTS, "cola_dark"]}
+    name = focused_name(page)
+    page.keyboard.press("3")  # the form gave the keys back to the grid
+    wait_labeled(page, 4)
+    assert labeled(path)[f"crops/{name}"] == "cola_dark"
+
+    page.fill("#new-product", "<img src=x onerror=window.pwned=1>")
+    page.press("#new-product", "Enter")
+    page.wait_for_function("() => document.querySelector('#hint').textContent.startsWith('error:')")
+    assert "must be 1-64 letters" in page.inner_text("#hint") and page.evaluate("window.pwned") is None
+    page.fill("#new-product", "Other")
+    page.press("#new-product", "Enter")
+    page.wait_for_function("() => document.querySelector('#hint').textContent.includes('is reserved')")
+    assert len(chips(page)) == 5
+
+    page.fill("#new-product", "zest")  # a fourth product: each card now offers one list instead of buttons
+    page.press("#new-product", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#chips .chip').length === 6")
+    name = focused_name(page)
+    page.locator(".card.focus").get_by_label("product").select_option("zest")
+    wait_labeled(page, 5)
+    assert labeled(path)[f"crops/{name}"] == "zest"
+
+    server, second = serve_in_background(LabelStore(str(path)))  # a restart: a new server over the same files
+    try:
+        page.goto(second)
+        page.locator(".card.focus").wait_for()
+        assert chips(page) == ["1 micellar_rose 1", "2 shampoo_leaf 1", "3 cola_dark 1", "4 zest 1", "O other 1",
+                               "S skip 0"]
+        assert page.evaluate("[...document.querySelectorAll('#f-predicted option')].map(o => o.value)") == [
+            "", *PRODUCTS, "cola_dark", "zest", "other"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_nine_products_fit_a_phone_and_a_laptop(browser, tmp_path):
+    names = ["micellar_rose", "shampoo_leaf", "cola_dark", "lemon_fizz_extra_large_family_bottle", "orange.juice",
+             "still-water", "sparkling_water", "dish_soap", "b9"]
+    path = write_crops(tmp_path, [0.1 + 0.05 * i for i in range(16)])
+    server, url = serve_in_background(LabelStore(str(path), products=names))
+    try:
+        for width, height in ((390, 844), (1440, 900)):
+            phone = width < 700
+            context = browser.new_context(viewport={"width": width, "height": height}, is_mobile=phone,
+                                          has_touch=phone)
+            page = context.new_page()
+            page.goto(url)
+            page.locator(".card.focus").wait_for()
+            assert page.evaluate("[...document.querySelectorAll('#chips .chip')].map(c => c.dataset.l)") == [
+                *names, "other", "skip"]
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, width  # no sideways scrolling
+            controls = page.locator("#legend button:visible, #legend input:visible, .card select:visible")
+            for box in (controls.nth(k).bounding_box() for k in range(controls.count())):
+                assert box["x"] >= 0 and box["x"] + box["width"] <= width, (width, box)
+                assert not phone or box["height"] >= 40, box
+            page.locator(".chip[data-l='b9']").click()  # a chip labels the focused crop, as key 9 does
+            page.wait_for_function("() => document.querySelector('.chip[data-l=b9] b').textContent !== '0'")
+            context.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(labeled(path).values()) == ["b9", "b9"]

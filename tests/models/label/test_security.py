@@ -18,6 +18,7 @@ from PIL import Image
 from models.label.server import serve_in_background
 from models.label.store import LabelStore
 from tests.models.label.client import call, page_token, post
+from tests.models.label.test_products import HOSTILE_NAMES
 from tests.models.label.test_store import write_crops
 
 
@@ -87,13 +88,13 @@ def test_a_label_needs_the_token_json_and_this_origin(served):
         {"Content-Type": "application/json", "X-Shelfscan-Token": token, "Sec-Fetch-Site": "cross-site"},
     ]
     for headers in refused:
-        for target in ("/api/label", "/api/undo"):
+        for target in ("/api/label", "/api/undo", "/api/products"):
             status, _, answer = call(url, "POST", target, label, headers)
             assert status == 403 and json.loads(answer)["error"], headers
-    assert labels(path) == ["", "", ""]
+    assert labels(path) == ["", "", ""] and not (path.parent / "crops.products.json").exists()
     assert call(url, "GET", "/api/crops?offset=0&limit=3")[0] == 403  # reading the list needs it too
     status, counts = post(url, "/api/label", {"position": 0, "label": "skip"}, token, Origin=url.rstrip("/"))
-    assert status == 200 and counts["skip"] == 1
+    assert status == 200 and counts["labels"]["skip"] == 1
     assert labels(path) == ["skip", "", ""]  # position 0 is the least certain crop, the file's first
 
 
@@ -113,6 +114,27 @@ def test_malformed_bodies_get_400_and_the_server_keeps_serving(served):
     assert labels(path) == ["", "", ""]
     status, counts = post(url, "/api/label", {"position": 1, "label": "other"}, token)
     assert status == 200 and counts["labeled"] == 1
+
+
+def test_hostile_product_names_get_400_and_change_nothing(served):
+    url, path, _ = served
+    token = page_token(url)
+    headers = {"Content-Type": "application/json", "X-Shelfscan-Token": token}
+    bodies = [json.dumps({"name": name}).encode() for name in HOSTILE_NAMES]
+    bodies += [b'{"name": 5}', b'{"name": null}', b'{"name": ["rose"]}', b"{}", b'{"name": "' + b"x" * 70000 + b'"}']
+    for body in bodies:
+        status, answer_headers, answer = call(url, "POST", "/api/products", body, headers)
+        assert status == 400 and answer_headers["Content-Type"] == "application/json", body[:80]
+        error = json.loads(answer)["error"]
+        assert error and "\n" not in error and len(error) < 300, error  # one line; the page shows it as text
+    status, counts = post(url, "/api/label", {"position": 0, "label": "<img src=x onerror=alert(1)>"}, token)
+    assert status == 400 and "unknown label" in counts["error"]
+    assert not (path.parent / "crops.products.json").exists() and labels(path) == ["", "", ""]
+    status, counts = post(url, "/api/products", {"name": "micellar_rose"}, token)
+    assert status == 200 and counts["products"] == ["target", "micellar_rose"]
+    assert post(url, "/api/products", {"name": "micellar_rose"}, token)[0] == 400  # already there
+    status, counts = post(url, "/api/label", {"position": 2, "label": "micellar_rose"}, token)
+    assert status == 200 and counts["labels"]["micellar_rose"] == 1
 
 
 def _untrusted_list(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:

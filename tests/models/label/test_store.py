@@ -44,18 +44,18 @@ def test_label_saves_the_file_and_undo_restores_it(tmp_path):
     path = write_crops(tmp_path, [0.95, 0.5, 0.2])
     path.chmod(0o644)
     store = LabelStore(str(path))
-    assert store.page(0, 10)[0]["target_score"] == 0.5  # least certain first
+    assert store.page(0, 10)[0]["score"] == 0.5  # least certain first
     counts = store.label(0, "target")
-    assert (counts["target"], counts["labeled"], counts["first_unlabeled"]) == (1, 1, 1)
+    assert (counts["labels"]["target"], counts["labeled"], counts["first_unlabeled"]) == (1, 1, 1)
     on_disk = {json.loads(line)["uri"]: json.loads(line)["label"] for line in path.read_text().splitlines()}
     assert on_disk == {"crops/c0000.jpg": "", "crops/c0001.jpg": "target", "crops/c0002.jpg": ""}
     store.label(2, "other")
     positions, counts = store.undo()
-    assert positions == [2] and counts["other"] == 0
+    assert positions == [2] and counts["labels"]["other"] == 0
     assert [json.loads(line)["label"] for line in path.read_text().splitlines()] == ["", "target", ""]
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no temp file left behind
     assert path.stat().st_mode & 0o777 == 0o644
-    assert LabelStore(str(path)).counts()["target"] == 1  # a new server reads what was saved
+    assert LabelStore(str(path)).counts()["labels"]["target"] == 1  # a new server reads what was saved
 
 
 def test_unknown_label_and_missing_file(tmp_path):
@@ -109,7 +109,7 @@ def test_the_command_prints_its_url_and_a_killed_server_loses_no_label(tmp_path)
         url = re.search(r"http://127\.0\.0\.1:\d+/", lines[1]).group(0)
         assert "labeling 3 crops (0 labeled)" in lines[0]
         status, counts = post(url, "/api/label", {"position": 0, "label": "target"}, page_token(url))
-        assert status == 200 and counts["target"] == 1
+        assert status == 200 and counts["labels"]["target"] == 1
         with urllib.request.urlopen(url + "crop/0.jpg", timeout=10) as image:
             assert image.headers["Content-Type"] == "image/jpeg" and image.read(2) == b"\xff\xd8"
     finally:
@@ -123,14 +123,14 @@ def test_label_many_saves_once_and_undoes_as_one_step(tmp_path):
     store = LabelStore(str(path))
     store.label(0, "target")
     counts = store.label_many([1, 2, 3], "other")
-    assert (counts["other"], counts["unlabeled"]) == (3, 0)
+    assert (counts["labels"]["other"], counts["unlabeled"]) == (3, 0)
     assert sorted(labels for labels in (json.loads(line)["label"] for line in path.read_text().splitlines())) == [
         "other", "other", "other", "target"]
     positions, counts = store.undo()
-    assert positions == [1, 2, 3] and (counts["other"], counts["target"]) == (0, 1)
+    assert positions == [1, 2, 3] and (counts["labels"]["other"], counts["labels"]["target"]) == (0, 1)
     with pytest.raises(LabelError, match="no crop at position"):
         store.label_many([1, 99], "other")
-    assert store.counts()["other"] == 0  # nothing of a refused request is saved
+    assert store.counts()["labels"]["other"] == 0  # nothing of a refused request is saved
 
 
 def test_filters_select_unlabeled_predicted_and_score_range(tmp_path):

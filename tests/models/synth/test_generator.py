@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.synth import generator
+from models.synth import cli, generator
 from models.synth.bottles import TARGET_BRAND
-from models.synth.truth import read_truth
+from models.synth.products import Labeling
+from models.synth.truth import read_truth, write_coco
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_a_fixed_size_makes_every_scene_that_size_with_truth_in_its_pixels(tmp_p
 @pytest.mark.parametrize("text", ["4032", "4032x", "ax3", "200x3000", "4032x3024x2"])
 def test_a_size_that_cannot_hold_a_shelf_is_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT|at least 240"):
-        generator.parse_size(text)
+        cli.parse_size(text)
 
 
 @pytest.mark.slow  # starts a process or builds many scenes
@@ -106,3 +107,63 @@ def test_command_line(tmp_path):
     both = subprocess.run([sys.executable, "-m", "models.synth", "--out", str(tmp_path / "x"), "--count", "1",
                            "--size", "640x480", "--max_side", "600"], capture_output=True, text=True)
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+THREE = ("micellar_rose", "shampoo_leaf", "cola_dark")
+
+
+def _crop_lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "crops.jsonl").read_text().splitlines()]
+
+
+def test_crops_labeled_by_brand_are_filed_under_their_brand(tmp_path):
+    lines = _crop_lines(generator.generate(tmp_path, 8, seed=3, crops=True, max_side=700,
+                                           labeling=Labeling("brand")))
+    assert len({line["label"] for line in lines}) >= 4
+    for line in lines:
+        assert line["label"] == line["brand"] and line["uri"].startswith(f"crops/{line['brand']}/")
+        assert (tmp_path / line["uri"]).is_file()
+
+
+def test_brands_that_are_not_products_are_other(tmp_path):
+    by_target = _crop_lines(generator.generate(tmp_path / "t", 8, seed=3, crops=True, max_side=700))
+    three = _crop_lines(generator.generate(tmp_path / "p", 8, seed=3, crops=True, max_side=700,
+                                           labeling=Labeling("brand", THREE)))
+    assert [line["brand"] for line in three] == [line["brand"] for line in by_target]  # same bottles cropped
+    assert {line["label"] for line in three} <= {*THREE, "other"} and "other" in {line["label"] for line in three}
+    for line in three:
+        assert line["label"] == (line["brand"] if line["brand"] in THREE else "other")
+        assert line["uri"].startswith(f"crops/{line['label']}/") and (tmp_path / "p" / line["uri"]).is_file()
+    assert {p.name for p in (tmp_path / "p" / "crops").iterdir()} == {line["label"] for line in three}
+
+
+def test_coco_categories_follow_the_products(tmp_path):
+    folder = generator.generate(tmp_path, 4, seed=5, max_side=600)
+    doc = json.loads(write_coco(folder, brands=THREE[::-1]).read_text())
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    assert names == {44: "bottle", 1000: "cola_dark", 1001: "shampoo_leaf", 1002: "micellar_rose"}
+    for annotation in doc["annotations"]:
+        brand = annotation["attributes"]["brand"]
+        assert names[annotation["category_id"]] == (brand if brand in THREE else "bottle")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--out", "x", "--count", "1", "--products", "cola_dark"], "add --label_by brand"),
+    (["--out", "x", "--count", "1", "--label_by", "brand"], "add --crops or --coco"),
+    (["--out", "x", "--count", "1", "--crops", "--label_by", "brand", "--products", "cola_dark,pepsi"],
+     "unknown brand 'pepsi'; choose from micellar_rose, "),
+    (["--out", "x", "--count", "1", "--crops", "--label_by", "brand", "--products", "cola_dark,cola_dark"],
+     "names a brand twice"),
+    (["--out", "x", "--count", "0"], "at least 1"),
+    (["--out", "x"], "--out needs --count N"),
+    (["--references", "x", "--per_brand", "2", "--count", "3", "--crops"], "--count, --crops not allowed with"),
+    (["--references", "x"], "--references needs --per_brand N"),
+    (["--out", "x", "--count", "2", "--per_brand", "2"], "--per_brand not allowed with --out"),
+    (["--out", "x", "--references", "y", "--per_brand", "2"], "not allowed with"),
+])
+def test_options_that_make_no_sense_together_stop_with_one_line(argv, says, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([str(tmp_path / a) if a in ("x", "y") else a for a in argv])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stopped.value.code == 2 and says in error
+    assert not (tmp_path / "x").exists()
