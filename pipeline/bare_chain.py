@@ -1,7 +1,7 @@
 """The scan's own functions and models in a plain Python loop, timed per stage: what pipeline.bench
 sets beside the Beam scan, and what a hand-written loop over the same models would cost.
 
-Same functions (decode_outcome, detector_input, to_detections, crop_pixels, classifier_input,
+Same functions (decode_outcome, ViewChooser, to_detections, crop_pixels, classifier_input,
 segmenter_input, measure_target, summary_row), same models loaded by the same SlotModelHandler, same
 batch sizes and decode threads; batches fill across images as RunInference's do. Memory holds the
 images decoded ahead, one detector batch and the crops waiting for a full classifier or segmenter batch.
@@ -19,7 +19,7 @@ from pipeline.graph import ScanConfig
 from transforms.bottles import classified_crop, classifier_input, measure_target, other_bottle, segmenter_input
 from transforms.crop_geometry import image_crops
 from transforms.decode import decode_outcome
-from transforms.detection import detector_input, to_detections
+from transforms.detection import ViewChooser, to_detections
 from transforms.lookahead import Lookahead, auto_threads
 from transforms.read import literal_entry, read_entry
 from transforms.records import (
@@ -98,12 +98,16 @@ class _Chain:
 
     def detect(self, images: Sequence[DecodedImage]) -> None:
         meta = self.cfg.detector.meta
+        chooser = ViewChooser(meta.input_size, meta.resize, meta.threshold, meta.class_filter, self.cfg.slices)
+        with self.clock.time("detector input"):  # the whole images', then the slices chosen from them
+            tasks = [chooser.whole(image) for image in images]
+        first = self._infer(0, tasks, "detector model")
         with self.clock.time("detector input"):
-            slicing = (self.cfg.slice_size, self.cfg.slice_overlap)
-            tasks = [detector_input(image, meta.input_size, meta.resize, *slicing) for image in images]
-        outputs = self._infer(0, tasks, "detector model")
+            more = [chooser.slices(task, outputs[0]) for task, outputs in zip(tasks, first)]
+        sliced = [task for task in more if task.views]
+        seen = chooser.join(tasks, first, more, self._infer(0, sliced, "detector model") if sliced else [])
         with self.clock.time("detector boxes"):
-            found = [to_detections(t, o, meta.threshold, meta.class_filter) for t, o in zip(tasks, outputs)]
+            found = [to_detections(t, o, meta.threshold, meta.class_filter) for t, o in seen]
         with self.clock.time("crops"):
             for image, detections in zip(images, found):
                 self.infos[image.uri] = ImageInfo(image.uri, image.width, image.height, len(detections),

@@ -20,6 +20,7 @@ from transforms.read import LISTED, ReadImages
 from transforms.records import ScanContext
 from transforms.rows import failure_row, utc_now
 from transforms.segment import Segment
+from transforms.slicing import SlicePlan
 from transforms.summarize import Summarize
 
 
@@ -48,8 +49,7 @@ class ScanConfig:
     detector: ModelSettings
     classifier: ModelSettings
     segmenter: ModelSettings
-    slice_size: int  # original pixels; 0: the detector sees whole images only
-    slice_overlap: float
+    slices: SlicePlan  # slices.size 0: the detector sees whole images only
     area_ratio_tolerance: float = 1.5
     max_image_pixels: int = 50_000_000
     max_image_bytes: int = 200_000_000
@@ -67,9 +67,9 @@ class ScanConfig:
         bottle of at least decode_bottle_share of the long side at the crop models' input size. A
         detector taking any size sees its slices at their own pixels, so slicing one keeps them all."""
         crop_sides = (self.classifier.meta.input_size, self.segmenter.meta.input_size)
-        span = self.slice_size or None
+        span = self.slices.size or None
         return PixelNeed(self.detector.meta.input_size or span, None if None in crop_sides else max(crop_sides),
-                         self.decode_bottle_share, detector_span=span)
+                         self.decode_bottle_share, detector_span=span, slices_across=self.slices.max_across)
 
     def context(self) -> ScanContext:
         return ScanContext(self.scan_id, self.detector.meta.version, self.classifier.meta.version,
@@ -96,7 +96,7 @@ def build_scan(p: beam.Pipeline, cfg: ScanConfig) -> dict[str, beam.PCollection]
                                                         cfg.decode_threads)
     detected = decoded["images"] | "Detect" >> Detect(
         det.handler(*share), det.meta.input_size, det.meta.threshold, det.meta.class_filter,
-        det.meta.resize, cfg.slice_size, cfg.slice_overlap)
+        det.meta.resize, cfg.slices)
     crops = detected["detected"] | "Crops" >> FanOutCrops()
     classified = crops["crops"] | "Classify" >> Classify(
         cls.handler(*share), cls.meta.input_size, cls.meta.resize, cls.meta.product_rule())

@@ -28,7 +28,7 @@ from pipeline.sinks import write_rows
 from pipeline.status import Status
 from pipeline.validate import check_options, full_parser, parse_class_filter, submits_remotely
 from transforms.cutoff import parse_modified_after
-from transforms.slicing import slice_size_for
+from transforms.slicing import slice_plan
 
 _LOG = logging.getLogger("pipeline.run")
 
@@ -65,7 +65,7 @@ def scan_config(scan: ScanOptions) -> ScanConfig:
     return ScanConfig(
         patterns=patterns, input_list=scan.input_list, scan_id=scan.scan_id or default_scan_id(),
         detector=detector, classifier=classifier, segmenter=segmenter,
-        slice_size=slice_size_for(scan.slice_size, detector.meta.extra), slice_overlap=scan.slice_overlap,
+        slices=slice_plan(scan, detector.meta.extra),
         area_ratio_tolerance=scan.area_ratio_tolerance, max_image_pixels=scan.max_image_pixels,
         max_image_bytes=scan.max_image_bytes, decode_bottle_share=scan.decode_bottle_share,
         decode_threads=scan.decode_threads,

@@ -11,7 +11,7 @@ from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOpt
 
 from pipeline.help_format import DefaultsHelpFormatter
 from pipeline.options import OptionAdder, ScanOptions, add_scan_options
-from transforms.slicing import DEFAULT_SLICE_SIZE, MIN_SLICE_SIZE
+from transforms.slicing import slice_options_problem
 
 
 class OptionError(ValueError):
@@ -89,18 +89,11 @@ def check_ranges(scan: ScanOptions) -> None:
                               "fit in memory, use e.g. 32")
     _at_least("model_copies", scan.model_copies, 1, "leave it out for one copy per process")
     _at_least("decode_threads", scan.decode_threads, 0, "0 decodes without threads; leave it out for the default")
-    check_slicing(scan.slice_size, scan.slice_overlap)
+    problem = slice_options_problem(scan)
+    if problem:
+        raise OptionError(problem)
     _at_least("max_image_pixels", scan.max_image_pixels, 1, "the default is 50000000")
     _at_least("max_image_bytes", scan.max_image_bytes, 1, "the default is 200000000")
-
-
-def check_slicing(slice_size: int | None, overlap: float) -> None:
-    if slice_size is not None and slice_size != 0 and slice_size < MIN_SLICE_SIZE:
-        raise OptionError(f"--slice_size {slice_size}: must be 0 (no slicing) or at least {MIN_SLICE_SIZE} "
-                          f"original pixels; a smaller slice holds no bottle to find, try {DEFAULT_SLICE_SIZE}")
-    if not (math.isfinite(overlap) and 0 <= overlap < 1):
-        raise OptionError(f"--slice_overlap {overlap}: must be at least 0 and below 1 (a share of the slice); "
-                          "use e.g. 0.2")
 
 
 def parse_class_filter(text: str | None) -> tuple[int, ...] | None:

@@ -1,15 +1,31 @@
 """The detector's pure pre- and post-processing: an image (and its slices) in as model inputs, OD-API
-outputs back as one box per bottle in original pixels. The Detect stage (transforms/detect.py) composes
-these; evaluation calls them without a pipeline."""
+outputs back as one box per bottle in original pixels, and the views chosen in two passes
+(`ViewChooser`). The Detect stage (transforms/detect.py) composes these; evaluation calls them without
+a pipeline."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import dataclasses
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from transforms.letterbox import fit, offset
 from transforms.records import DecodedImage, Detection, DetectTask
-from transforms.slicing import View, Window, WindowBoxes, merge, to_original, windows
+from transforms.slicing import (
+    MIN_SLICES_ACROSS,
+    SlicePlan,
+    View,
+    Window,
+    WindowBoxes,
+    edge_share,
+    merge,
+    slice_side,
+    to_original,
+    windows,
+)
+
+Outputs = Sequence[Mapping[str, np.ndarray]]  # a task's OD-API outputs, one per view
+Runner = Callable[[Sequence[DetectTask]], Sequence[Outputs]]  # the detector over tasks, e.g. models.slots.run_tasks
 
 
 def fit_window(pixels: np.ndarray, input_size: int | None, resize: str
@@ -33,13 +49,97 @@ def fit_window(pixels: np.ndarray, input_size: int | None, resize: str
 
 def detector_input(image: DecodedImage, input_size: int | None, resize: str = "letterbox",
                    slice_size: int = 0, slice_overlap: float = 0.0) -> DetectTask:
-    """The detector's inputs for `image`: the whole image, plus slices when it is larger than one."""
+    """Every view at once, as SAHI slices: the whole image, plus the finest grid of slices when it is
+    larger than one (`ViewChooser` chooses among them instead)."""
+    return views_input(image, windows(image.height, image.width, slice_size, slice_overlap), input_size, resize)
+
+
+def views_input(image: DecodedImage, chosen: Sequence[Window], input_size: int | None,
+                resize: str = "letterbox") -> DetectTask:
+    """The detector's inputs for the `chosen` windows of `image`."""
     views, inputs = [], []
-    for window in windows(image.height, image.width, slice_size, slice_overlap):
+    for window in chosen:
         model_input, scale_x, scale_y, left, top = fit_window(window_pixels(image, window), input_size, resize)
         views.append(View(window, scale_x * image.scale_x, scale_y * image.scale_y, left, top))  # per original px
         inputs.append(model_input)
     return DetectTask(image, tuple(views), tuple(inputs))
+
+
+def shown(model_input: np.ndarray, view: View) -> np.ndarray:
+    """The part of a view's model input that shows its window, without letterbox padding."""
+    x1 = round(view.left + view.window.width * view.scale_x)
+    y1 = round(view.top + view.window.height * view.scale_y)
+    return model_input[int(view.top):max(y1, int(view.top) + 1), int(view.left):max(x1, int(view.left) + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewChooser:
+    """Chooses each image's detector views in two passes: the whole image first; then the slices, as
+    large as the smallest bottle the whole image showed allows (`SlicePlan.bottle_px`), leaving out
+    those that show almost nothing (`SlicePlan.min_edges`).
+
+    input_size, resize: how the detector takes a view (input_size None: any size).
+    threshold, class_filter: which of the whole view's boxes are bottles.
+    """
+
+    input_size: int | None
+    resize: str
+    threshold: float
+    class_filter: tuple[int, ...]
+    plan: SlicePlan
+
+    def whole(self, image: DecodedImage) -> DetectTask:
+        """The first pass: the whole image's input alone."""
+        return views_input(image, (Window(0, 0, image.width, image.height),), self.input_size, self.resize)
+
+    def across(self, image: DecodedImage, whole: WindowBoxes) -> int:
+        """Slices across the long side: the fewest from MIN_SLICES_ACROSS up in which the smallest bottle
+        of the whole view spans plan.bottle_px input pixels; the most when it showed none."""
+        most = self.plan.max_across
+        if self.plan.bottle_px <= 0 or not len(whole.boxes):
+            return most
+        smallest = np.maximum(whole.boxes[:, 2] - whole.boxes[:, 0], whole.boxes[:, 3] - whole.boxes[:, 1]).min()
+        long_side = max(image.height, image.width)
+        for across in range(MIN_SLICES_ACROSS, most):
+            side = slice_side(self.plan.size, long_side, across)
+            # input pixels per original pixel in such a slice; a detector of any size sees it as decoded
+            zoom = self.input_size / side if self.input_size else min(image.scale_x, image.scale_y)
+            if smallest * zoom >= self.plan.bottle_px:
+                return across
+        return most
+
+    def slices(self, whole: DetectTask, outputs: Mapping[str, np.ndarray]) -> DetectTask:
+        """The second pass: the slices worth a look, given the whole view's outputs (maybe none)."""
+        image, plan = whole.image, self.plan
+        if plan.size <= 0:
+            return DetectTask(image, (), ())
+        found = window_boxes(whole.views[0], whole.model_inputs[0].shape[:2], outputs, self.threshold,
+                             self.class_filter)
+        grid = windows(image.height, image.width, plan.size, plan.overlap, self.across(image, found))[1:]
+        task = views_input(image, grid, self.input_size, self.resize)
+        if plan.min_edges <= 0:
+            return task
+        keep = [k for k, (view, model_input) in enumerate(zip(task.views, task.model_inputs))
+                if edge_share(shown(model_input, view)) >= plan.min_edges]
+        return DetectTask(image, tuple(task.views[k] for k in keep), tuple(task.model_inputs[k] for k in keep))
+
+    def run(self, tasks: Sequence[DetectTask], run: Runner) -> list[tuple[DetectTask, tuple]]:
+        """Both passes over first-pass `tasks` (from `whole`), each one call of `run` over all of them;
+        per image the task holding every view it got and their outputs, the whole image's first."""
+        first = run(tasks)
+        more = [self.slices(task, outputs[0]) for task, outputs in zip(tasks, first)]
+        sliced = [task for task in more if task.views]
+        return self.join(tasks, first, more, run(sliced) if sliced else [])
+
+    @staticmethod
+    def join(tasks: Sequence[DetectTask], first: Sequence[Outputs], more: Sequence[DetectTask],
+             sliced: Sequence[Outputs]) -> list[tuple[DetectTask, tuple]]:
+        """Each image's whole-view task and outputs together with its slices' (`sliced`: one per task of
+        `more` that has views, in order)."""
+        rest = iter(sliced)
+        return [(DetectTask(task.image, task.views + extra.views, task.model_inputs + extra.model_inputs),
+                 tuple(outputs) + (tuple(next(rest)) if extra.views else ()))
+                for task, outputs, extra in zip(tasks, first, more)]
 
 
 def window_pixels(image: DecodedImage, window: Window) -> np.ndarray:

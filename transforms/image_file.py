@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transforms.records import DecodedImage, describe
-from transforms.slicing import slice_side
+from transforms.slicing import MAX_SLICES_ACROSS, slice_side
 
 try:  # what GCS (and other Google storage clients) raise on 403/404/5xx: not an OSError
     from google.api_core.exceptions import GoogleAPIError as CloudError
@@ -52,6 +52,7 @@ class PixelNeed:
     crop_side: int | None
     bottle_share: float
     detector_span: int | None = None
+    slices_across: int = MAX_SLICES_ACROSS  # the finest slices: 1/slices_across of the long side
 
     def reduction(self, width: int, height: int) -> float:
         """How many original pixels one decoded pixel may stand for, each way (1: decode them all)."""
@@ -60,7 +61,7 @@ class PixelNeed:
             return 1.0
         limit = self.bottle_share * long_side / self.crop_side
         if self.detector_side:
-            span = slice_side(self.detector_span, long_side) if self.detector_span else long_side
+            span = slice_side(self.detector_span, long_side, self.slices_across) if self.detector_span else long_side
             limit = min(limit, min(span, long_side) / self.detector_side)
         return max(1.0, limit)
 

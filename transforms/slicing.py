@@ -14,18 +14,28 @@ told apart stay apart; and the box comes from the views that saw the bottle whol
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-# The scan's defaults (pipeline/options.py), chosen by measurement: README "Small bottles in large photos".
+# The scan's defaults (the --slice_* options), chosen by measurement: docs/BENCHMARKS.md "Slicing".
 DEFAULT_SLICE_SIZE = 1024  # for a detector whose metadata recommends none (its `slice_size`)
 DEFAULT_OVERLAP = 0.2
 # Slices grow past slice_size on large images: at most this many across the long side before overlap.
 # The coco detector's 300-px slices found the most bottles up to 4000-px scenes, but on 4032x3024 scenes
 # slices of 1/4 of the long side found 0.51 of the bottles at 3.7 img/s, 300-px ones 0.35 at 0.33 img/s.
 MAX_SLICES_ACROSS = 4
+MIN_SLICES_ACROSS = 2  # one slice across would be the whole image again
+# Measured with the coco detector on 64 phone scenes, 7 mosaics of 3x3 of them and the real photos
+# (docs/BENCHMARKS.md): choosing the grid from the whole view at 60 px found more bottles than the 1/4 grid
+# in fewer views (45 lost 0.014 recall on the mosaics, 90 saved nothing there); skipping slices with edges
+# on less than 0.005 of their look lost no bottle, 0.01 lost 0.005 of them on the 1/4 grid.
+DEFAULT_BOTTLE_PX = 60.0
+DEFAULT_MIN_EDGES = 0.005
+EDGE_STEP = 32  # grey levels between neighbouring pixels of the look that make an edge
+LOOK_SIDE = 100  # the look at a slice: its detector input averaged down to about this many pixels across
 MIN_SLICE_SIZE = 64  # a smaller slice holds no bottle a detector could tell apart
 
 MATCH_IOU = 0.5  # two boxes are one bottle when, clipped to what both windows saw, their IoU reaches this
@@ -87,23 +97,61 @@ def spans(length: int, size: int, overlap: float) -> list[tuple[int, int]]:
     return [(start, start + size) for start in (round(i * (length - size) / (count - 1)) for i in range(count))]
 
 
-def slice_side(slice_size: int, long_side: int) -> int:
-    """The slice side for an image: `slice_size`, but at least 1/MAX_SLICES_ACROSS of its long side, so a
-    12-MP photo is not cut into 300-px slices smaller than its bottles (0 stays 0: no slicing)."""
+def slice_side(slice_size: int, long_side: int, across: int = MAX_SLICES_ACROSS) -> int:
+    """The slice side for an image: `slice_size`, but at least 1/`across` of its long side, so a 12-MP
+    photo is not cut into 300-px slices smaller than its bottles (0 stays 0: no slicing)."""
     if slice_size <= 0:
         return 0
-    return max(slice_size, math.ceil(long_side / MAX_SLICES_ACROSS))
+    return max(slice_size, math.ceil(long_side / across))
 
 
-def windows(height: int, width: int, slice_size: int, overlap: float) -> tuple[Window, ...]:
-    """The whole image, then slices of about `slice_side(slice_size, ...)` pixels row by row; the whole
-    image alone when slicing is off (`slice_size` 0) or the image is not larger than a slice."""
+def windows(height: int, width: int, slice_size: int, overlap: float,
+            across: int = MAX_SLICES_ACROSS) -> tuple[Window, ...]:
+    """The whole image, then slices of about `slice_side(slice_size, ..., across)` pixels row by row; the
+    whole image alone when slicing is off (`slice_size` 0) or the image is not larger than a slice."""
     whole = Window(0, 0, width, height)
-    slice_size = slice_side(slice_size, max(height, width))
+    slice_size = slice_side(slice_size, max(height, width), across)
     if slice_size <= 0 or max(height, width) <= slice_size:
         return (whole,)
     return (whole, *(Window(x0, y0, x1, y1) for y0, y1 in spans(height, slice_size, overlap)
                      for x0, x1 in spans(width, slice_size, overlap)))
+
+
+@dataclasses.dataclass(frozen=True)
+class SlicePlan:
+    """Which views of an image the detector gets, as the --slice_* options chose.
+
+    size: slices of at least this many original pixels (0: the whole image only).
+    overlap: the share of a slice its neighbour also sees.
+    max_across: the finest grid: slices of at least 1/max_across of the long side.
+    bottle_px: choose the grid per image: the coarsest (from MIN_SLICES_ACROSS across) in which the
+      smallest bottle the whole image showed spans this many detector input pixels; the finest when it
+      showed none. 0: always the finest.
+    min_edges: skip a slice whose look (`edge_share`) is below this; 0 keeps every slice.
+    """
+
+    size: int = 0
+    overlap: float = DEFAULT_OVERLAP
+    max_across: int = MAX_SLICES_ACROSS
+    bottle_px: float = DEFAULT_BOTTLE_PX
+    min_edges: float = DEFAULT_MIN_EDGES
+
+
+WHOLE_IMAGES_ONLY = SlicePlan(0)
+
+
+def edge_share(pixels: np.ndarray) -> float:
+    """A cheap look at what a view shows: the share of neighbouring pixels whose grey differs by more
+    than EDGE_STEP, on block means about LOOK_SIDE pixels across, so that sensor and JPEG noise, and a
+    textured wall, count less than the outline of a bottle or a shelf edge."""
+    grey = np.asarray(pixels, np.float32).reshape(pixels.shape[0], pixels.shape[1], -1).mean(axis=2)
+    block = max(1, min(round(max(grey.shape) / LOOK_SIDE), *grey.shape))
+    height, width = grey.shape[0] // block * block, grey.shape[1] // block * block
+    look = grey[:height, :width].reshape(height // block, block, width // block, block).mean(axis=(1, 3))
+    steps = [np.abs(np.diff(look, axis=axis)) > EDGE_STEP for axis in (0, 1) if look.shape[axis] > 1]
+    if not steps:
+        return 0.0
+    return float(sum(step.sum() for step in steps) / sum(step.size for step in steps))
 
 
 def to_original(boxes: np.ndarray, view: View, input_hw: tuple[int, int]) -> np.ndarray:
@@ -272,8 +320,8 @@ def merge(found: Sequence[WindowBoxes], height: int, width: int) -> list[tuple[t
 
 
 def add_slice_options(add: Callable[..., Any]) -> None:
-    """--slice_size and --slice_overlap, worded once for the scan and models.evaluation; `add` is an
-    argparse parser's (or group's) add_argument."""
+    """The --slice_* options, worded once for the scan, models.evaluation and pipeline.bench_views; `add`
+    is an argparse parser's (or group's) add_argument."""
     add("--slice_size", type=int, default=None,
         help="Besides the whole image, show the detector overlapping slices of about this many original "
              "pixels, so small bottles in large photos are found; images not larger than a slice are not "
@@ -282,3 +330,44 @@ def add_slice_options(add: Callable[..., Any]) -> None:
     add("--slice_overlap", type=float, default=DEFAULT_OVERLAP,
         help="Share of a slice that its neighbour also sees (at least 0, below 1), so a bottle on a slice "
              "border is seen whole by one of them.")
+    add("--slice_max_across", type=int, default=MAX_SLICES_ACROSS,
+        help="Slices are at least 1/N of the photo's long side, so a 12-MP photo is cut into a few large "
+             f"slices rather than hundreds of small ones; at least {MIN_SLICES_ACROSS}.")
+    add("--slice_bottle_px", type=float, default=DEFAULT_BOTTLE_PX,
+        help="Choose each photo's slices from what its whole view showed: the largest slices (from 1/2 of "
+             "the long side down to 1/--slice_max_across) in which the smallest bottle found in the whole view "
+             "spans this many detector input pixels; the smallest when none was found. Fewer views where "
+             "bottles are large. 0: always the smallest.")
+    add("--slice_min_edges", type=float, default=DEFAULT_MIN_EDGES,
+        help="Skip a slice that shows almost nothing (a wall, the floor, the sky): one whose edges, "
+             f"neighbouring pixels differing by more than {EDGE_STEP} grey levels in its detector input "
+             f"averaged to about {LOOK_SIDE} px across, cover less than this share of it. 0 keeps every slice.")
+
+
+def slice_options_problem(options: Any) -> str | None:
+    """One line saying which --slice_* option (parsed, as attributes of `options`) is out of range and what
+    to give instead; None when all are fine."""
+    size, overlap = options.slice_size, options.slice_overlap
+    if size is not None and size != 0 and size < MIN_SLICE_SIZE:
+        return (f"--slice_size {size}: must be 0 (no slicing) or at least {MIN_SLICE_SIZE} original pixels; "
+                f"a smaller slice holds no bottle to find, try {DEFAULT_SLICE_SIZE}")
+    if not (math.isfinite(overlap) and 0 <= overlap < 1):
+        return f"--slice_overlap {overlap}: must be at least 0 and below 1 (a share of the slice); use e.g. 0.2"
+    if not MIN_SLICES_ACROSS <= options.slice_max_across <= 64:
+        return (f"--slice_max_across {options.slice_max_across}: must be between {MIN_SLICES_ACROSS} and 64 "
+                f"(slices of 1/N of the long side); the default is {MAX_SLICES_ACROSS}, --slice_size 0 turns "
+                "slicing off")
+    if not (math.isfinite(options.slice_bottle_px) and options.slice_bottle_px >= 0):
+        return (f"--slice_bottle_px {options.slice_bottle_px}: must be at least 0 (detector input pixels); "
+                f"use e.g. {DEFAULT_BOTTLE_PX:g}, or 0 for the smallest slices everywhere")
+    if not (math.isfinite(options.slice_min_edges) and 0 <= options.slice_min_edges <= 1):
+        return (f"--slice_min_edges {options.slice_min_edges}: must be between 0 and 1 (a share of the slice); "
+                f"use e.g. {DEFAULT_MIN_EDGES:g}, or 0 to keep every slice")
+    return None
+
+
+def slice_plan(options: Any, detector_extra: Mapping[str, Any]) -> SlicePlan:
+    """The SlicePlan the --slice_* options (parsed, as attributes of `options`) ask for; the slice size
+    defaults to the detector's own (`slice_size_for`)."""
+    return SlicePlan(slice_size_for(options.slice_size, detector_extra), options.slice_overlap,
+                     options.slice_max_across, options.slice_bottle_px, options.slice_min_edges)

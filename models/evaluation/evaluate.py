@@ -13,6 +13,7 @@ a synthetic brand or a COCO category name being the product (models/evaluation/p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -27,10 +28,10 @@ from models.evaluation.products import Bottle, ProductScores, product_table, tar
 from models.evaluation.truth import LabeledImage, TruthError, add_truth_options, iter_labeled, truth_from_options
 from models.slots import run_tasks
 from transforms.crop_geometry import cut
-from transforms.detection import detector_input, to_detections
+from transforms.detection import ViewChooser, to_detections
 from transforms.letterbox import fit
 from transforms.records import DecodedImage
-from transforms.slicing import add_slice_options, slice_size_for
+from transforms.slicing import WHOLE_IMAGES_ONLY, SlicePlan, add_slice_options, slice_options_problem, slice_plan
 
 
 def load(slot: str, uri: str, trust_model_code: bool = False):
@@ -66,8 +67,8 @@ def _batches(items: Sequence, size: int) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5, slice_size: int = 0,
-                      slice_overlap: float = 0.0) -> dict:
+def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: float = 0.5,
+                      slices: SlicePlan = WHOLE_IMAGES_ONLY) -> dict:
     """Precision/recall at the stored threshold, boxes mapped back to original pixels (and merged
     across slices) by the scan's code; COCO AP (models.evaluation.coco_ap) over the same outputs at any score."""
     meta, timer = model.meta, _Timer(model.fn)
@@ -76,10 +77,11 @@ def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: f
     found_visible = total_visible = 0  # recall on bottles at least half visible
     knows_visible = False
     size = batch_size if meta.input_size is not None else 1
+    chooser, views = ViewChooser(meta.input_size, meta.resize, meta.threshold, meta.class_filter, slices), 0
     for chunk in _batches(scenes, 64):  # bounds the memory the scenes' slices take
-        tasks = [detector_input(DecodedImage(s.name, s.pixels), meta.input_size, meta.resize, slice_size,
-                                slice_overlap) for s in chunk]
-        for scene, task, outputs in zip(chunk, tasks, run_tasks(timer, tasks, size)):
+        tasks = [chooser.whole(DecodedImage(s.name, s.pixels)) for s in chunk]
+        for scene, (task, outputs) in zip(chunk, chooser.run(tasks, lambda ts: run_tasks(timer, ts, size))):
+            views += len(task.views)
             found = to_detections(task, outputs, meta.threshold, meta.class_filter)
             every = to_detections(task, outputs, min(AP_SCORE_FLOOR, meta.threshold), meta.class_filter)
             scored.append(ScoredImage(scene.boxes, scene.areas, scene.ignore, np.array([d.box for d in every]),
@@ -97,9 +99,15 @@ def evaluate_detector(model, scenes: list[LabeledImage], batch_size: int, iou: f
         result["detector_recall_visible50"] = round(found_visible / total_visible, 4) if total_visible else 1.0
     return {**result, **box_ap(scored), "detector_f1": round(counts.f1, 4), "detector_tp": counts.tp,
             "detector_fp": counts.fp,
-            "detector_fn": counts.fn, "detector_threshold": meta.threshold,
-            "detector_slice_size": slice_size, "detector_slice_overlap": slice_overlap,
+            "detector_fn": counts.fn, "detector_threshold": meta.threshold, **views_result(slices, views, len(scenes)),
             "detector_img_per_s": round(len(scenes) / timer.seconds, 2) if timer.seconds else 0.0}
+
+
+def views_result(slices: SlicePlan, views: int, images: int) -> dict:
+    """What the detector was shown: views per image (the whole image and its slices), and the --slice_*
+    settings that chose them, so settings can be traded against recall."""
+    return {"detector_views_per_image": round(views / images, 2) if images else 0.0,
+            **{f"detector_slice_{name}": value for name, value in dataclasses.asdict(slices).items()}}
 
 
 def _classifier_scores(labels: np.ndarray, scores: np.ndarray, threshold: float, prefix: str) -> dict:
@@ -205,6 +213,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
     add_slice_options(parser.add_argument)
     args = parser.parse_args(argv)
+    if slice_options_problem(args):
+        sys.exit(f"models.evaluation: {slice_options_problem(args)}")
     # the classifier first: a COCO truth counts the categories named after its products as bottles
     classifier = load("classifier", args.classifier, args.trust_model_code) if args.classifier else None
     products = classifier.meta.products if classifier else ()
@@ -217,8 +227,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     notes = list(truth.notes)
     evaluators = {"detector": evaluate_detector, "classifier": evaluate_classifier,
                   "segmenter": evaluate_segmenter}
-    options = {"detector": {"slice_size": args.slice_size, "slice_overlap": args.slice_overlap},
-               "classifier": {"has_targets": truth.has_targets}}
+    options = {"detector": {}, "classifier": {"has_targets": truth.has_targets}}
     for slot, evaluate in evaluators.items():
         uri = getattr(args, slot)
         if not uri:
@@ -232,7 +241,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         result[f"{slot}_uri"] = uri
         model = classifier if slot == "classifier" else load(slot, uri, args.trust_model_code)
         if slot == "detector":
-            options["detector"]["slice_size"] = slice_size_for(args.slice_size, model.meta.extra)
+            options["detector"]["slices"] = slice_plan(args, model.meta.extra)
         result.update(evaluate(model, scenes, args.batch_size, **options.get(slot, {})))
     if notes:
         result["notes"] = notes

@@ -11,6 +11,7 @@ from tests import onnx_models
 from transforms.detect import Detect
 from transforms.detection import detector_input
 from transforms.records import DecodedImage
+from transforms.slicing import SlicePlan
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +52,8 @@ def test_onnx_detectors_find_the_bottle_in_original_pixels(layout, batch, slice_
     tolerance = max(max(hw) for hw, _ in SCENES.values()) / meta.input_size + 1
     p = TestPipeline()
     detected = (p | beam.Create([_image(name) for name in SCENES])
-                | Detect(handler, meta.input_size, meta.threshold, meta.class_filter, meta.resize, slice_size, OVERLAP))
+                | Detect(handler, meta.input_size, meta.threshold, meta.class_filter, meta.resize,
+                         SlicePlan(slice_size, OVERLAP)))
     boxes = detected["detected"] | beam.Map(lambda d: (d.image.uri[6:-4], [det.box for det in d.detections]))
     assert_that(boxes, _matches(tolerance))
     assert_that(detected["failures"], equal_to([]), label="NoFailures")
