@@ -7,8 +7,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.utils.shared import Shared
 
-from models.slots import ManyInputsTask, ModelTask, run_tasks, task_inputs
+from models.slots import LoadedModel, ManyInputsTask, ModelTask, run_tasks, task_inputs
 
 _LOG = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
       version: the content version the launcher read (ModelMeta.version); a worker that finds other
         content at `uri` refuses to run it, so every row's *_version names the model that made it.
       trust_model_code: load a model whose graph runs file or network ops (models.model_ops).
+      loaded: the model the launcher already loaded from this slot, uri and overrides (it must have
+        `version`). RunInference in the launcher's own process (DirectRunner in memory or threads) runs it
+        instead of loading it again; a worker in another process (Dataflow, multi_processing) loads its own.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         model_copies: int | None = None,
         version: str | None = None,
         trust_model_code: bool = False,
+        loaded: LoadedModel | None = None,
     ):
         super().__init__(
             # Full batches: BatchElements would otherwise start at 1 and grow by timing, so a bundle's
@@ -68,8 +73,22 @@ class SlotModelHandler(ModelHandler[ModelTask, PredictionResult, Any]):
         self.overrides = dict(overrides or {})
         self.version = version
         self.trust_model_code = trust_model_code
+        # Beam's Shared pickles as its key alone: a copy of this handler unpickled in the launcher's process
+        # finds the launcher's model under that key, one in any other process finds nothing and loads.
+        self._launched = Shared()
+        if loaded is not None:
+            if version is not None and loaded.meta.version != version:
+                raise ValueError(f"the {slot} model handed over is {loaded.meta.version}, not the pinned {version}")
+            self._launched.acquire(lambda: loaded, tag=version)
+            self._keep = loaded  # the map holds models weakly; dropped when pickled, see __getstate__
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_keep"}
 
     def load_model(self):
+        return self._launched.acquire(self._load, tag=self.version)
+
+    def _load(self):
         from models import slots
 
         enable_gpu_memory_growth()

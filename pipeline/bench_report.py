@@ -7,16 +7,33 @@ SIDES = ("bare", "scan")
 BUSY_SHARE = 0.1  # other processes' share of the machine's CPU above which its figures are provisional
 
 
-def _fastest_run(runs: list[dict]) -> dict:
+def _fastest_run(runs: list[dict], seconds: str = "job_s") -> dict:
     """The least disturbed run: other work on the machine only ever slows a run down."""
-    return min(runs, key=lambda r: r["job_s"] / r["images"])
+    return min(runs, key=lambda r: r[seconds] / r["images"])
 
 
-def _paired_ratios(runs: list[dict]) -> list[float]:
-    """scan / bare img/s of the two runs of each repeat, which ran back to back under similar load."""
-    rates = {(r["side"], r.get("repeat", 0)): r["images"] / r["job_s"] for r in runs}
-    return [round(rates["scan", i] / rates["bare", i], 3) for i in sorted({i for _, i in rates})
-            if ("scan", i) in rates and ("bare", i) in rates]
+def _paired_ratios(runs: list[dict], sides: tuple[str, str] = SIDES, seconds: str = "job_s") -> list[float]:
+    """sides[1] / sides[0] img/s of the two runs of each repeat, which ran back to back under similar load."""
+    first, second = sides
+    rates = {(r["side"], r.get("repeat", 0)): r["images"] / r[seconds] for r in runs}
+    return [round(rates[second, i] / rates[first, i], 3) for i in sorted({i for _, i in rates})
+            if (second, i) in rates and (first, i) in rates]
+
+
+def _machine(runs: list[dict], machine: dict) -> dict:
+    """The machine, with the largest share of its CPU other processes took during a run, and whether that
+    makes the speeds provisional."""
+    shares = [r["others_cpu_share"] for r in runs if r.get("others_cpu_share") is not None]
+    others = max(shares) if shares else None
+    return machine | {"others_cpu_share_max": others, "busy": others is None or others > BUSY_SHARE}
+
+
+def _machine_line(machine: dict) -> str:
+    others = machine["others_cpu_share_max"]
+    return ("  other processes took " + (f"up to {others:.0%} of the machine's CPU during a run" if others is not None
+                                        else "an unknown share of the CPU (no /proc/stat)")
+            + (": THE MACHINE WAS SHARED, treat every speed below as provisional" if machine["busy"] else
+               ": the machine was quiet enough"))
 
 
 def _per_image(run: dict) -> dict[str, float]:
@@ -46,9 +63,6 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
     scan_s["Beam overhead"] = scan_total - chain
     models = {side: sum(s.get(stage, 0.0) for stage in MODEL_STAGES)
               for side, s in (("bare", bare_s), ("scan", scan_s))}
-    shares = [r["others_cpu_share"] for r in runs if r.get("others_cpu_share") is not None]
-    others = max(shares) if shares else None
-    busy = others is None or others > BUSY_SHARE
     return {
         "benchmark": "pipeline.bench", "source": source, "images": bare["images"], "repeats": len(by_side["bare"]),
         "img_per_s": {side: round(rate[side], 3) for side in SIDES},
@@ -68,7 +82,7 @@ def summarize(source: str, runs: list[dict], machine: dict) -> dict:
         "targets_per_image": round(bare["targets"] / bare["images"], 2),
         "failures": bare["failures"],
         "settings": bare["settings"],
-        "machine": machine | {"others_cpu_share_max": others, "busy": busy},
+        "machine": _machine(runs, machine),
     }
 
 
@@ -86,16 +100,12 @@ def _row(label: str, bare: object, scan: object, note: str = "") -> str:
 def table(result: dict) -> str:
     """The figures as a person reads them; the JSON above holds the same and more."""
     machine, rate = result["machine"], result["img_per_s"]
-    others = machine["others_cpu_share_max"]
     runs, whole = result["runs_img_per_s"], result["whole_command_img_per_s"]
     batches = {side: ", ".join(f"{v:g}" for v in result["mean_batch"][side].values()) for side in SIDES}
     lines = [
         f"pipeline.bench: {result['images']} images ({result['source']}), {result['repeats']} run(s) per side, "
         f"{machine['cpus']} CPUs",
-        ("  other processes took " + (f"up to {others:.0%} of the machine's CPU during a run" if others is not None
-                                     else "an unknown share of the CPU (no /proc/stat)"))
-        + (": THE MACHINE WAS SHARED, treat every speed below as provisional" if machine["busy"] else
-           ": the machine was quiet enough"),
+        _machine_line(machine),
         "  settings: " + ", ".join(f"{k} {v}" for k, v in result["settings"].items()),
         "",
         _row("", "bare chain", "Beam scan"),
@@ -130,4 +140,89 @@ def table(result: dict) -> str:
         "and count as the chain's wait for them). Load models: once per run, spread over its images. Model",
         "calls: np.stack, the model, unbatching (SlotModelHandler.run_inference).",
     ]
+    return "\n".join(lines)
+
+
+CHECKOUTS = ("against", "this")  # ratios are this / against: above 1, this checkout is faster
+
+
+def _rate(run: dict, seconds: str) -> float | None:
+    return round(run["images"] / run[seconds], 3) if run.get(seconds) else None
+
+
+def _checkout_side(runs: list[dict]) -> dict:
+    """One checkout's figures: its fastest run's speeds, what its scan found, its largest peak memory."""
+    best, first = _fastest_run(runs, "command_s"), runs[0]
+    summarized = first["summaries"]
+    views = first.get("detector_views")
+    side = {
+        "code": first["code"], "commit": first["commit"],
+        "img_per_s": _rate(best, "command_s"),
+        "job_img_per_s": _rate(_fastest_run(runs, "job_s"), "job_s") if all(r.get("job_s") for r in runs) else None,
+        "runs_img_per_s": [_rate(r, "command_s") for r in runs],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "summaries": summarized, "failures": first["failures"],
+        "bottles_per_photo": round(first["bottles"] / summarized, 2) if summarized else None,
+        "detector_views_per_photo": round(views / summarized, 2) if views and summarized else None,
+    }
+    if "recall" in first:
+        side |= {k: first[k] for k in ("recall", "precision", "true_bottles", "photos_without_summary")}
+    if len({(r["summaries"], r["bottles"]) for r in runs}) > 1:  # a scan should find the same each time
+        side["runs_disagree"] = [{"summaries": r["summaries"], "bottles": r["bottles"]} for r in runs]
+    return side
+
+
+def _ratio(sides: dict, key: str) -> float | None:
+    this, against = sides["this"][key], sides["against"][key]
+    return round(this / against, 3) if this and against else None
+
+
+def summarize_against(source: str, images: int, runs: list[dict], machine: dict) -> dict:
+    """This checkout's scan beside another's: each side's figures and this / against img/s."""
+    runs = [r | {"images": images} for r in runs]
+    sides = {side: _checkout_side([r for r in runs if r["side"] == side]) for side in ("this", "against")}
+    return {
+        "benchmark": "pipeline.bench --against", "source": source, "images": images,
+        "repeats": sum(r["side"] == "this" for r in runs), "sides": sides,
+        "this_over_against": _ratio(sides, "img_per_s"),
+        "this_over_against_each_repeat": _paired_ratios(runs, CHECKOUTS, "command_s"),
+        "this_over_against_job": _ratio(sides, "job_img_per_s"),
+        "machine": _machine(runs, machine),
+    }
+
+
+def against_table(result: dict) -> str:
+    """The --against figures as a person reads them."""
+    this, against = result["sides"]["this"], result["sides"]["against"]
+
+    def row(label: str, key: str, digits: int | None = 3) -> str:
+        cells = [("-" if side.get(key) is None else f"{side[key]:.{digits}f}" if digits is not None else side[key])
+                 for side in (this, against)]
+        return _row(label, *cells)
+
+    lines = [
+        f"pipeline.bench --against: {result['images']} images ({result['source']}), {result['repeats']} run(s) per "
+        f"side, interleaved, {result['machine']['cpus']} CPUs",
+        _machine_line(result["machine"]),
+        "",
+        _row("", f"this {this['commit'] or ''}".strip(), f"against {against['commit'] or ''}".strip()),
+        row("img/s, whole command (fastest run)", "img_per_s"),
+        row("img/s, Beam job only", "job_img_per_s"),
+        row("detector views per photo", "detector_views_per_photo", 2),
+        row("peak memory, MB RSS", "peak_rss_mb", None),
+        row("bottles per photo", "bottles_per_photo", 2),
+        row("bottle recall (IoU 0.5)", "recall"),
+        row("bottle precision (IoU 0.5)", "precision"),
+        "",
+        f"this / against img/s: {_cell(result['this_over_against'], 3)} (whole command; each repeat, back to back: "
+        + ", ".join(f"{v:.3f}" for v in result["this_over_against_each_repeat"])
+        + f"); Beam job only: {_cell(result['this_over_against_job'], 3)}",
+        "img/s of each run: this " + ", ".join(f"{v:.3f}" for v in this["runs_img_per_s"]) + "; against "
+        + ", ".join(f"{v:.3f}" for v in against["runs_img_per_s"]),
+        f"this: {this['code']}; against: {against['code']}. Whole command: imports, the model check and the job, as",
+        "a user waits for it. '-': not known (no truth, or that checkout's scan does not count it).",
+    ]
+    for name, side in (("this", this), ("against", against)):
+        if side.get("runs_disagree"):
+            lines.append(f"WARNING: the {name} side's runs found different things: {side['runs_disagree']}")
     return "\n".join(lines)

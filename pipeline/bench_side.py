@@ -84,3 +84,68 @@ def _scan(argv: list[str], cfg: ScanConfig, output: str) -> dict:
     return {"job_s": job_s, "images": counter(result, "summaries_written") + failures, "failures": failures,
             "bottles": counter(result, "bottles_detected"), "targets": counter(result, "targets"),
             "stage_s": stage_s, "calls": calls}
+
+
+# `python -m pipeline.run` of whichever checkout is on sys.path, recording what its Beam job counted into the
+# file argv[1]. It imports nothing of shelfscan itself, so a checkout of any version runs under it as it is.
+SCAN_PROBE = r"""
+import json, os, runpy, sys, time
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+
+report, results, job_s = sys.argv[1], [], []
+plain_run = beam.Pipeline.run
+
+
+def timed_run(self, *args, **kwargs):
+    started = time.monotonic()
+    result = plain_run(self, *args, **kwargs)
+    result.wait_until_finish()
+    job_s.append(time.monotonic() - started)
+    results.append(result)
+    return result
+
+
+def total(kind, namespace, name):
+    values = []
+    for result in results:
+        found = result.metrics().query(MetricsFilter().with_namespace(namespace).with_name(name))[kind]
+        values += [m.committed if m.committed is not None else m.attempted for m in found]
+    values = [v for v in values if v is not None]
+    if kind == "distributions":
+        return sum(v.sum for v in values) if values else None
+    return sum(values)
+
+
+def write_report(status):
+    pipeline = sys.modules.get("pipeline")
+    found = {"exit": status, "job_s": sum(job_s) if job_s else None,
+             "code": os.path.dirname(os.path.dirname(os.path.abspath(pipeline.__file__))) if pipeline else None,
+             "summaries": total("counters", "shelfscan", "summaries_written"),
+             "failures": total("counters", "shelfscan", "failures_written"),
+             "bottles": total("counters", "shelfscan", "bottles_detected"),
+             "detector_views": total("distributions", "shelfscan_detector", "inputs_per_model_call")}
+    with open(report, "w") as f:
+        json.dump(found, f)
+
+
+beam.Pipeline.run = timed_run
+sys.argv = ["pipeline.run", *sys.argv[2:]]
+try:
+    runpy.run_module("pipeline.run", run_name="__main__", alter_sys=True)
+    write_report(0)
+except SystemExit as e:
+    write_report(e.code if isinstance(e.code, int) else 1)
+    raise
+"""
+
+
+def detection_scores(truth: str, summaries: str) -> dict:
+    """Bottle recall and precision (IoU 0.5, as pipeline.evaluate) of the summaries in a scan's folder."""
+    from models.evaluation.truth import read_truth
+    from pipeline.evaluate import read_summaries, score
+
+    found = score(read_truth(truth), read_summaries(summaries))
+    return {"recall": found["detection_recall"], "precision": found["detection_precision"],
+            "true_bottles": found["detection_tp"] + found["detection_fn"],
+            "photos_without_summary": found["images_without_summary"]}

@@ -34,11 +34,12 @@ class ModelSettings:
     meta: Any  # models.slots.ModelMeta, read once on the launcher
     batch_size: int
     trust_model_code: bool = False  # the user vouched for it (--trust_model_code); workers load it as is
+    loaded: Any = dataclasses.field(default=None, compare=False, repr=False)  # the launcher's LoadedModel
 
     def handler(self, large_model: bool, model_copies: int | None) -> SlotModelHandler:
         batch = self.batch_size if self.meta.input_size else 1  # any-size inputs cannot be stacked
         return SlotModelHandler(self.slot, self.uri, self.overrides, batch, large_model, model_copies,
-                                self.meta.version, self.trust_model_code)
+                                self.meta.version, self.trust_model_code, self.loaded)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,8 +34,12 @@ _LOG = logging.getLogger("pipeline.run")
 
 
 def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, ModelSettings]:
-    """Load each model once here, so a model that cannot load fails the job before it starts."""
+    """Load each model here, so a model that cannot load fails the job before it starts; a scan that runs
+    in this process uses these models (SlotModelHandler's `loaded`) rather than loading them again."""
     from models import slots
+    from models.handler import enable_gpu_memory_growth
+
+    enable_gpu_memory_growth()  # before TensorFlow first touches a GPU: the scan runs these very models
 
     wanted = {
         "detector": (scan.detector, {"threshold": scan.detector_score_threshold,
@@ -48,8 +52,8 @@ def model_settings(scan: ScanOptions) -> tuple[ModelSettings, ModelSettings, Mod
     settings = []
     for slot, (uri, overrides, batch) in wanted.items():
         overrides = {k: v for k, v in overrides.items() if v is not None}
-        meta = slots.load_model(slot, uri, trust_model_code=scan.trust_model_code, **overrides).meta
-        settings.append(ModelSettings(slot, uri, overrides, meta, batch, scan.trust_model_code))
+        model = slots.load_model(slot, uri, trust_model_code=scan.trust_model_code, **overrides)
+        settings.append(ModelSettings(slot, uri, overrides, model.meta, batch, scan.trust_model_code, model))
     return tuple(settings)
 
 

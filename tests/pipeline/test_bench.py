@@ -1,4 +1,5 @@
-"""pipeline.bench: its arithmetic on made-up runs, and both sides on toy models agreeing on every count."""
+"""pipeline.bench: its arithmetic on made-up runs, both sides on toy models agreeing on every count, and
+--against another checkout."""
 import json
 import subprocess
 import sys
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.bench_report import summarize, table
+from pipeline.bench import main as bench_main
+from pipeline.bench_report import against_table, summarize, summarize_against, table
 
 MACHINE = {"cpus": 2, "load_avg_1m_at_end": 0.3}
 
@@ -83,3 +85,50 @@ def test_both_sides_on_toy_models_find_the_same_bottles(toy_models, tmp_path):
     assert result["mean_batch"]["scan"] == result["mean_batch"]["bare"] == {
         "detector": 4.0, "classifier": 4.0, "segmenter": 3.0}
     assert "seconds per image" in done.stdout[end:] and "Beam overhead" in done.stdout[end:]
+
+
+def _checkout_run(side, command_s, repeat=0, views=42, recall=0.5):
+    return {"side": side, "code": f"/src/{side}", "commit": side[:4], "exit": 0, "job_s": command_s / 2,
+            "summaries": 9, "failures": 1, "bottles": 27, "detector_views": views, "peak_rss_mb": 900 + repeat,
+            "command_s": command_s, "others_cpu_share": 0.01, "repeat": repeat, "recall": recall, "precision": 0.9,
+            "true_bottles": 40, "photos_without_summary": 0}
+
+
+def test_against_compares_each_sides_fastest_run_and_says_what_each_found():
+    runs = [_checkout_run("this", 10.0), _checkout_run("against", 20.0, views=None, recall=0.4),
+            _checkout_run("against", 25.0, repeat=1, views=None, recall=0.4), _checkout_run("this", 12.5, repeat=1)]
+    result = summarize_against("x/*.jpg", 10, runs, MACHINE)
+    this, against = result["sides"]["this"], result["sides"]["against"]
+    assert (this["img_per_s"], against["img_per_s"]) == (1.0, 0.5)
+    assert result["this_over_against"] == 2.0 and result["this_over_against_each_repeat"] == [2.0, 2.0]
+    assert result["this_over_against_job"] == 2.0 and this["runs_img_per_s"] == [1.0, 0.8]
+    assert this["detector_views_per_photo"] == 4.67 and against["detector_views_per_photo"] is None
+    assert (this["recall"], against["recall"], this["peak_rss_mb"]) == (0.5, 0.4, 901)
+    text = against_table(result)
+    assert "this / against img/s: 2.000" in text and "WARNING" not in text
+    assert "detector views per photo" in text and "4.67" in text
+
+
+def test_against_a_folder_that_is_no_checkout_says_so_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=f"--against {tmp_path}: no pipeline/run.py there; give the root of"):
+        bench_main(["--against", str(tmp_path), "--synth", "small:2", "--work", str(tmp_path / "work")])
+    assert not (tmp_path / "work").exists(), "stopped before generating anything"
+
+
+@pytest.mark.slow
+def test_against_the_same_checkout_on_two_synthetic_scenes(toy_models, tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.bench", "--against", str(repo), "--synth", "small:2", "--repeat", "1",
+         "--work", str(tmp_path / "work"), *[f"--{slot}={path}" for slot, path in toy_models.items()]],
+        cwd=repo, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result, end = json.JSONDecoder().raw_decode(done.stdout)
+    assert set(result["sides"]) == {"this", "against"} and result["images"] == 2
+    assert result["this_over_against"] > 0 and len(result["this_over_against_each_repeat"]) == 1
+    for side in result["sides"].values():
+        assert side["summaries"] == 2 and side["img_per_s"] > 0 and side["peak_rss_mb"] > 100
+        assert 0 <= side["recall"] <= 1 and 0 <= side["precision"] <= 1 and side["true_bottles"] > 0
+        assert side["detector_views_per_photo"] == 1.0  # the toy detector takes 64 px: no slices of a small scene
+    assert result["sides"]["this"]["recall"] == result["sides"]["against"]["recall"], "the same code finds the same"
+    assert "this / against img/s" in done.stdout[end:]

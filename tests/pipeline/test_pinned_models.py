@@ -39,9 +39,9 @@ def test_a_worker_refuses_content_other_than_the_pinned_one(models):
         SlotModelHandler("classifier", str(models["classifier"]), version=pinned).load_model()
 
 
-def _scan(models, folder: Path, out: Path, swap_after_launch: bool):
+def _scan(models, folder: Path, out: Path, swap_after_launch: bool, *runner: str):
     options = PipelineOptions(["--input", str(folder / "*.png"), "--output", str(out), "--scan_id", "pin",
-                               "--no_progress", *[f"--{slot}={path}" for slot, path in models.items()]])
+                               "--no_progress", *runner, *[f"--{slot}={path}" for slot, path in models.items()]])
     cfg = scan_config(options.view_as(ScanOptions))  # the launcher reads (and pins) every model here
     if swap_after_launch:
         _swap(models["classifier"], OTHER_CLASSIFIER)  # someone replaces the model while the job starts
@@ -51,15 +51,44 @@ def _scan(models, folder: Path, out: Path, swap_after_launch: bool):
     return cfg
 
 
-def test_rows_name_the_content_that_produced_them_and_a_swap_stops_the_scan(models, tmp_path):
+def _rows(out: Path) -> list[dict]:
+    return pq.read_table(out / "summaries" / "scan_id=pin").to_pylist()
+
+
+@pytest.fixture()
+def white(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(folder / "white.png")
-    cfg = _scan(models, folder, tmp_path / "out", swap_after_launch=False)
-    (row,) = pq.read_table(tmp_path / "out" / "summaries" / "scan_id=pin").to_pylist()
+    return folder
+
+
+def test_a_worker_process_of_its_own_stops_on_a_swap_and_leaves_the_result_as_it_was(models, white, tmp_path):
+    out = tmp_path / "out"
+    cfg = _scan(models, white, out, False)
+    (row,) = _rows(out)
     assert row["classifier_version"] == content_version(models["classifier"]) == cfg.classifier.meta.version
 
+    own_process = ["--direct_running_mode=multi_processing", "--direct_num_workers=1"]  # workers load their own
     with pytest.raises(Exception, match="content changed after the scan started"):
-        _scan(models, folder, tmp_path / "out", swap_after_launch=True)
-    (again,) = pq.read_table(tmp_path / "out" / "summaries" / "scan_id=pin").to_pylist()
-    assert again == row, "the stopped re-run left the earlier result as it was"
+        _scan(models, white, out, True, *own_process)
+    assert _rows(out) == [row], "the stopped re-run left the earlier result as it was"
+
+
+def test_an_in_process_scan_runs_the_launchers_models_loading_each_once(models, white, tmp_path, monkeypatch):
+    from models import slots
+
+    loads = []
+
+    def counted(slot, uri, *args, **kwargs):
+        loads.append(slot)
+        return real(slot, uri, *args, **kwargs)
+
+    real = slots.load_model
+    monkeypatch.setattr(slots, "load_model", counted)
+    pinned = content_version(models["classifier"])
+    _scan(models, white, tmp_path / "out", True)  # swapped after launch: the launcher's model is the one run
+    assert sorted(loads) == ["classifier", "detector", "segmenter"], "each model loaded once, on the launcher"
+    (row,) = _rows(tmp_path / "out")
+    assert row["classifier_version"] == pinned != content_version(models["classifier"])
+    assert row["target_bottles"] == 2, "the toy classifier ran (white is blue enough), not the swapped-in demo"

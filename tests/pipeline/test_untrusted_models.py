@@ -1,5 +1,6 @@
 """A model file that touches files stops the scan before it starts, unless --trust_model_code; then the
 launcher and the workers both load it."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -40,7 +41,8 @@ def test_the_launcher_refuses_and_trust_reaches_the_worker_load(toy_models, host
     cfg = scan_config(PipelineOptions(_argv(toy_models, model_dir, "--trust_model_code")).view_as(ScanOptions))
     assert copy.exists() and cfg.classifier.trust_model_code and not cfg.detector.meta.uri.endswith("copier")
     copy.unlink()
-    model = cfg.classifier.handler(False, None).load_model()  # what each worker runs
+    worker = dataclasses.replace(cfg.classifier, loaded=None)  # a worker process has no launcher's model
+    model = worker.handler(False, None).load_model()  # what each worker runs
     assert copy.exists() and model.meta.version == cfg.classifier.meta.version
 
 
