@@ -51,25 +51,20 @@ def cut_detector(graph_def, classes: tuple[int, ...]) -> Callable[[np.ndarray], 
 
 
 def int8_detector(directory: Path, classes: tuple[int, ...]) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """`coco-int8`: the int8 build in `directory` (models.ssd.build), run by TFLite one image at a time,
-    as its converter fixed the batch to 1. FileNotFoundError or ValueError when the build is missing or
-    not one."""
-    import tensorflow as tf
-
-    spec_file, model_file = directory / INT8_SPEC, directory / INT8_MODEL
-    for path in (model_file, spec_file, directory / INT8_ANCHORS):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: build it with python -m models.ssd.build")
-    stored = json.loads(spec_file.read_text())
-    spec = PostprocessSpec(**{**stored["postprocess"], "scale_factors": tuple(stored["postprocess"]["scale_factors"])})
-    anchors = np.load(directory / INT8_ANCHORS, allow_pickle=False)
-    with warnings.catch_warnings():  # its successor, ai-edge-litert, is no requirement; TF 2.21 still has it
-        warnings.filterwarnings("ignore", message=r"(?s).*tf.lite.Interpreter is deprecated")
-        interpreter = tf.lite.Interpreter(model_path=str(model_file), num_threads=stored.get("num_threads", 1))
-    interpreter.allocate_tensors()
+    """`coco-int8`: the int8 build in `directory` (models.ssd.build, whose files models.builtin has found),
+    run by TFLite one image at a time, as its converter fixed the batch to 1. ValueError when the files are
+    not such a build."""
+    stored, anchors, interpreter = _read_build(directory)
     (feed,) = interpreter.get_input_details()
     outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
-    encodings_at, logits_at = outputs[stored["outputs"][0]], outputs[stored["outputs"][1]]
+    try:
+        constants = stored["postprocess"]
+        spec = PostprocessSpec(**{**constants, "scale_factors": tuple(constants["scale_factors"])})
+        encodings_at, logits_at = (outputs[name] for name in stored["outputs"])
+        side = int(stored["input_side"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{directory / INT8_SPEC} is not what python -m models.ssd.build writes ({type(e).__name__}: "
+                         f"{e}); build it again") from e
 
     def raw(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         encodings, logits = [], []
@@ -80,4 +75,24 @@ def int8_detector(directory: Path, classes: tuple[int, ...]) -> Callable[[np.nda
             logits.append(interpreter.get_tensor(logits_at)[0])
         return np.stack(encodings), np.stack(logits)
 
-    return with_postprocess(raw, int(stored["input_side"]), anchors, spec, classes)
+    return with_postprocess(raw, side, anchors, spec, classes)
+
+
+def _read_build(directory: Path):
+    """The build's stored settings, anchors and a ready TFLite interpreter; ValueError naming the bad file."""
+    import tensorflow as tf
+
+    reading = directory / INT8_SPEC
+    try:
+        stored = json.loads(reading.read_text())
+        reading = directory / INT8_ANCHORS
+        anchors = np.load(reading, allow_pickle=False)
+        reading = directory / INT8_MODEL
+        with warnings.catch_warnings():  # its successor, ai-edge-litert, is no requirement; TF 2.21 still has it
+            warnings.filterwarnings("ignore", message=r"(?s).*tf.lite.Interpreter is deprecated")
+            interpreter = tf.lite.Interpreter(model_path=str(reading), num_threads=int(stored.get("num_threads", 1)))
+        interpreter.allocate_tensors()
+    except (OSError, ValueError, RuntimeError, AttributeError) as e:  # JSON, numpy and TFLite say it each their way
+        cause = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{reading} is not what python -m models.ssd.build writes ({cause}); build it again") from e
+    return stored, anchors, interpreter

@@ -86,3 +86,19 @@ def test_loading_an_unbuilt_int8_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(ModelLoadError) as raised:
         load_model("detector", "coco-int8")
     assert "\n" not in str(raised.value) and "python -m models.ssd.build" in str(raised.value)
+
+
+@pytest.mark.parametrize("broken, content", [("detector.tflite", b"not a flatbuffer"), ("anchors.npy", b"\x93NUMPY"),
+                                             ("postprocess.json", b"{"), ("postprocess.json", b"{}")])
+def test_a_damaged_build_is_a_one_line_load_error_saying_to_build_again(built, tmp_path, monkeypatch, broken, content):
+    import shutil
+
+    damaged = tmp_path / "coco-int8"
+    shutil.copytree(built, damaged)
+    (damaged / broken).write_bytes(content)
+    named = dataclasses.replace(builtin.lookup("detector", "coco-int8"), built=damaged)
+    monkeypatch.setattr(builtin, "BUILTINS", tuple(named if b.name == named.name else b for b in builtin.BUILTINS))
+    with pytest.raises(ModelLoadError) as raised:
+        load_model("detector", "coco-int8")
+    message = str(raised.value)
+    assert "\n" not in message and broken in message and "build it again" in message, message
