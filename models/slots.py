@@ -186,20 +186,20 @@ def _load_local(slot: str, uri: str, local: Path, overrides: dict[str, Any], tru
 
 
 def _load_frozen_graph(named: builtin.Builtin, overrides: dict[str, Any], trust_model_code: bool) -> LoadedModel:
-    from models.frozen_graph import load_detection_graph, read_graph_def
+    from models.frozen_graph import load_builtin
 
     slot, uri = named.slot, named.name
-    try:
-        path = named.graph_path()
-        graph_def = read_graph_def(path)
-        if not trust_model_code:  # before the graph is imported: nothing of it has run yet
+    meta = _meta(slot, uri, {"kind": slot, **named.meta}, set(OD_API_OUTPUTS), overrides, "", "tf_od_api")
+
+    def check(graph_def) -> None:  # before the graph is imported: nothing of it has run yet
+        if not trust_model_code:
             check_ops(slot, uri, lambda: model_ops.graph_def_ops(graph_def))
-        fn = load_detection_graph(graph_def)
+
+    try:
+        fn, files = load_builtin(named, meta.class_filter, check)
     except (FileNotFoundError, ValueError) as e:
         raise ModelLoadError(slot, uri, str(e)) from e
-    meta = _meta(slot, uri, {"kind": slot, **named.meta}, set(OD_API_OUTPUTS), overrides,
-                 files_version([path]), "tf_od_api")
-    model = LoadedModel(fn, meta)
+    model = LoadedModel(fn, dataclasses.replace(meta, version=files_version(files)))
     check_output_shapes(model)
     return model
 
@@ -365,7 +365,7 @@ def builtin_version(named: builtin.Builtin) -> str | None:
     if named.directory is not None:
         return content_version(named.directory) if named.directory.is_dir() else None
     try:
-        return files_version([named.graph_path()])
+        return files_version(named.model_files())
     except FileNotFoundError:
         return None
 

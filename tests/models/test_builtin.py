@@ -79,7 +79,7 @@ def test_a_name_of_another_slot_is_no_builtin_and_the_error_lists_the_names():
     with pytest.raises(ModelLoadError) as raised:
         load_model("detector", "demo")
     assert str(raised.value) == ("cannot load the detector model from demo: no such directory, and not a "
-                                 "built-in detector name (coco, synthetic)")
+                                 "built-in detector name (coco, coco-fast, coco-int8, synthetic)")
 
 
 def test_a_directory_sharing_a_name_is_reached_by_its_path(tmp_path, monkeypatch):
