@@ -101,7 +101,8 @@ BUILTINS = (
 )
 
 
-DEFAULTS = {"detector": "coco", "classifier": "demo", "segmenter": "synthetic"}  # what a scan uses unless told
+DEFAULTS = {"detector": "coco-fast", "classifier": "demo", "segmenter": "synthetic"}  # what a scan uses unless told;
+# coco-fast finds the same bottles as coco (tests/models/ssd) in less time (docs/BENCHMARKS.md)
 
 
 def lookup(slot: str, uri: str) -> Builtin | None:

@@ -62,12 +62,18 @@ def _check_target(out: Path) -> None:
                                "of its own")
 
 
+def convertible() -> list[str]:
+    """Built-in detectors kept whole: a cut or int8 twin of coco converts as coco itself."""
+    return [b.name for b in builtin.BUILTINS if b.slot == "detector" and b.runtime == "graph"]
+
+
 def convert(name: str, out: Path, opset: int = OPSET, say: Callable[[str], None] = lambda line: None) -> Path:
     """Convert the built-in detector `name` to the ONNX file `out`, its shelfscan.json beside it; `say`
     hears one line before the conversion starts."""
     named = builtin.lookup("detector", name)
-    if named is None:
-        raise ConvertError(f"{name!r} is not a built-in detector ({', '.join(builtin.names('detector'))}); convert "
+    if named is None or named.runtime != "graph":
+        raise ConvertError(f"{name!r} is not a built-in detector tf2onnx converts ({', '.join(convertible())}); "
+                           "convert "
                            "your own SavedModel with python -m tf2onnx.convert --saved-model DIR --output "
                            "model.onnx (README: Use your own detector)")
     _check_target(out)
@@ -92,7 +98,7 @@ def convert(name: str, out: Path, opset: int = OPSET, say: Callable[[str], None]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.onnx.convert", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help=f"The built-in detector: {', '.join(builtin.names('detector'))}.")
+    parser.add_argument("name", help=f"The built-in detector: {', '.join(convertible())}.")
     parser.add_argument("out", help="The .onnx file to write, in a folder of its own (shelfscan.json goes beside).")
     parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset to convert to (default %(default)s).")
     args = parser.parse_args(argv)

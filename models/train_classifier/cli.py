@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from models import builtin
 from models.train_classifier import augment as aug
 from models.train_classifier import metrics as classifier_metrics
 from models.train_classifier import split
@@ -64,7 +65,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--references", metavar="DIR",
                    help="DIR/<product>/ holds 3-20 photos of each product (pack shots, web images, phone photos): "
                         "train from them, without labels, on shelf-like copies (local or gs://).")
-    p.add_argument("--reference_detector", default="coco", metavar="NAME|DIR|FILE.onnx",
+    p.add_argument("--reference_detector", default=builtin.DEFAULTS["detector"], metavar="NAME|DIR|FILE.onnx",
                    help="The detector that boxes the product in each reference photo, as the scan will box it "
                         "(use the scan's --detector); 'none': cut photos on a plain backdrop to the product by its "
                         "colour, use the others whole.")

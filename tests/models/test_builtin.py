@@ -120,4 +120,4 @@ def test_help_lists_every_builtin_name():
     flat = " ".join(shown.split())
     for b in builtin.BUILTINS:
         assert f"{b.name} ({' '.join(b.about.split())}" in flat, b.name
-    assert "--detector DETECTOR" in shown and "(default: coco)" in flat
+    assert "--detector DETECTOR" in shown and "(default: coco-fast)" in flat

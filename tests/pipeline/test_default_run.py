@@ -32,7 +32,7 @@ def test_no_flags_scans_the_samples_into_out(tmp_path):
     # default models"); the synthetic detector finds about 0.9, but knows no real photo
     assert result["detection_precision"] > 0.85 and result["detection_recall"] > 0.6
     assert result["target_recall"] > 0.5
-    assert "detector coco, classifier demo, segmenter synthetic" in done.stdout
+    assert "detector coco-fast, classifier demo, segmenter synthetic" in done.stdout
     assert "the demo classifier knows only the synthetic demo brand" in done.stdout
     assert _masked(done.stdout) == _masked(readme_output()), "the README's quick-start output is not what it prints"
 

@@ -17,7 +17,7 @@ SAMPLES = sorted((Path(__file__).resolve().parents[3] / "pipeline" / "samples" /
 
 
 @pytest.mark.parametrize("name, out, cause", [
-    ("yolo", "yolo.onnx", "'yolo' is not a built-in detector (coco, synthetic)"),
+    ("yolo", "yolo.onnx", "'yolo' is not a built-in detector tf2onnx converts (coco, synthetic)"),
     ("coco", "coco.pb", "the file name must end in .onnx")])
 def test_what_cannot_be_converted_is_refused_in_one_line(name, out, cause, tmp_path):
     with pytest.raises(ConvertError, match=re.escape(cause)) as refused:
