@@ -12,6 +12,7 @@ detection_ap* are COCO box AP of the boxes the scan kept, those scoring at least
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import sys
 from pathlib import Path, PurePosixPath
@@ -34,6 +35,10 @@ from models.evaluation.truth import Truth, TruthError, TruthImage, add_truth_opt
 from pipeline.help_format import DefaultsHelpFormatter
 
 
+class SummariesError(ValueError):
+    """--summaries names nothing readable; the message is one line."""
+
+
 def read_summaries(path: str) -> list[dict[str, Any]]:
     """Summary rows from a Parquet file, a directory of them (recursively), or a glob.
 
@@ -52,10 +57,17 @@ def read_summaries(path: str) -> list[dict[str, Any]]:
     elif p.is_dir():
         files = sorted(f for f in p.rglob("*.parquet") if is_result_file(str(f.relative_to(p))))
     else:
-        files = sorted(Path().glob(path)) or [p]
+        files = [Path(f) for f in sorted(glob.glob(path))]
+    if not files and not p.is_dir():  # a folder without summaries is a scan whose every input failed
+        raise SummariesError(f"--summaries {path}: no Parquet summaries there; pass a scan's folder "
+                             "(OUTPUT/summaries/scan_id=X), a file or a glob")
     rows: list[dict[str, Any]] = []
     for f in files:
-        rows += pq.read_table(f).to_pylist()
+        try:
+            rows += pq.read_table(f).to_pylist()
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise SummariesError(f"--summaries {f}: not readable as Parquet ({str(e).splitlines()[0][:200]}); "
+                                 "pass the summaries a scan wrote") from None
     return rows
 
 
@@ -210,7 +222,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--summaries", required=True, help="Parquet file, directory or glob of summaries")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU for a detection to count as found")
     args = parser.parse_args(argv)
-    rows = read_summaries(args.summaries)
+    try:
+        rows = read_summaries(args.summaries)
+    except SummariesError as e:
+        sys.exit(f"pipeline.evaluate: {e}")
     try:
         truth = truth_from_options(args, products=row_products(rows))  # COCO categories named after products
     except TruthError as e:

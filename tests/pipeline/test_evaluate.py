@@ -8,7 +8,7 @@ import pytest
 from models.evaluation.truth import TruthImage, read_truth
 from models.synth.bottles import TARGET_BRAND
 from models.synth.truth import write_coco
-from pipeline.evaluate import main, pair_rows, score
+from pipeline.evaluate import main, pair_rows, read_summaries, score
 from pipeline.options import SAMPLES
 
 
@@ -133,3 +133,26 @@ def test_a_truth_it_cannot_use_ends_the_command_with_one_line(tmp_path, capsys):
         main(["--truth", str(path), "--target_category", "mine", "--summaries", str(tmp_path)])
     assert str(e.value).startswith(f"pipeline.evaluate: {path}: --target_category 'mine' is no category")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("summaries, cause", [
+    ("{tmp}/out/summaries/scan_id=typo", "no Parquet summaries there"),  # absolute, matching nothing
+    ("{tmp}/out/*/scan_id=none*", "no Parquet summaries there"),
+    ("{tmp}/bad.parquet", "not readable as Parquet")])
+def test_summaries_it_cannot_read_end_the_command_with_one_line(tmp_path, summaries, cause):
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    path = _coco_truth(tmp_path, [])
+    named = summaries.format(tmp=tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["--truth", str(path), "--summaries", named])
+    message = str(e.value)
+    assert message.startswith("pipeline.evaluate: --summaries ") and cause in message and "\n" not in message
+
+
+def test_summaries_found_by_an_absolute_glob_are_read(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "scan").mkdir()
+    pq.write_table(pa.table({"image_uri": ["a.jpg"]}), tmp_path / "scan" / "part-0.parquet")
+    assert read_summaries(str(tmp_path / "*" / "*.parquet")) == [{"image_uri": "a.jpg"}]
