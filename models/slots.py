@@ -372,9 +372,12 @@ def builtin_version(named: builtin.Builtin) -> str | None:
 
 def builtin_named(slot: str, version: str) -> str | None:
     """The built-in name ("demo", "coco") whose files have this version, or None: lets a report say
-    which model made a scan from the hash its rows carry."""
-    for named in builtin.BUILTINS:
-        if named.slot == slot and builtin_version(named) == version:
+    which model made a scan from the hash its rows carry. Twins that share their files' version
+    (coco, coco-fast) find the same bottles; the slot's default is named first."""
+    twins = sorted((b for b in builtin.BUILTINS if b.slot == slot),
+                   key=lambda b: b.name != builtin.DEFAULTS.get(slot))
+    for named in twins:
+        if builtin_version(named) == version:
             return named.name
     return None
 

@@ -121,3 +121,13 @@ def test_help_lists_every_builtin_name():
     for b in builtin.BUILTINS:
         assert f"{b.name} ({' '.join(b.about.split())}" in flat, b.name
     assert "--detector DETECTOR" in shown and "(default: coco-fast)" in flat
+
+
+def test_a_report_names_the_default_twin_for_the_version_coco_and_coco_fast_share():
+    from models.slots import builtin_named, builtin_version
+
+    version = builtin_version(builtin.lookup("detector", "coco"))
+    assert version == builtin_version(builtin.lookup("detector", "coco-fast"))  # the same file, the same bottles
+    assert builtin_named("detector", version) == builtin.DEFAULTS["detector"] == "coco-fast"
+    assert builtin_named("classifier", builtin_version(builtin.lookup("classifier", "demo"))) == "demo"
+    assert builtin_named("detector", "sha256:0000000000000000") is None
