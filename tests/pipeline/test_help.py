@@ -32,6 +32,7 @@ COMMANDS = {  # command -> an option with a default that --help must show
     "pipeline.bench_decode": ("--rounds", "(default: 3)"),
     "pipeline.bench_startup": ("--repeat", "(default: 3)"),
     "pipeline.bench_views": ("--detector", "(default: coco)"),
+    "pipeline.bench_classifiers": ("--batch_size", "(default: 32)"),
     "models.train_classifier": ("--val_fraction", "(default: 0.15)"),
     "models.label": ("--port", "(default: 8765)"),
     "models.synth": (None, None),
