@@ -213,8 +213,8 @@ def run(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--batch_size", type=int, default=16, help="Images, slices or crops per model call.")
     add_slice_options(parser.add_argument)
     args = parser.parse_args(argv)
-    if slice_options_problem(args):
-        sys.exit(f"models.evaluation: {slice_options_problem(args)}")
+    if problem := slice_options_problem(args):
+        sys.exit(f"models.evaluation: {problem}")
     # the classifier first: a COCO truth counts the categories named after its products as bottles
     classifier = load("classifier", args.classifier, args.trust_model_code) if args.classifier else None
     products = classifier.meta.products if classifier else ()

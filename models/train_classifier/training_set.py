@@ -90,7 +90,7 @@ def gather(args) -> TrainingSet:
         raise CropDataError(f"--positive {args.positive} trains one product, but --references {args.references} "
                             f"holds {', '.join(sorted({c.product for c in photos}))}: drop --positive")
     where = args.data or f"--references {args.references}"
-    counts = class_counts([c for c in crops if c.source == "label"], products)
+    counts = class_counts(labeled, products)
     counts[OTHER] = sum(1 for c in crops if not c.label)
     check_enough({name: n for name, n in counts.items() if name == OTHER or not any(
         c.product == name for c in photos)}, args.min_per_class, where)
